@@ -1,0 +1,153 @@
+"""snapshot → inventory → rules → findings document → report files, and the gate's exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from auditor.config import Config
+from auditor.engine.catalog import SEVERITIES, Rule, load_catalog
+from auditor.engine.run import run_rules
+from auditor.errors import InputError
+from auditor.inventory.snapshot import Snapshot
+from auditor.inventory.tables import build_inventory
+from auditor.report.findings import build_findings
+from auditor.resources import rules_dir, templates_dir
+
+FORMATS = ("html", "md", "json", "csv", "sarif", "junit")
+IMPLEMENTED_FORMATS = ("html", "json")
+FILE_NAMES = {"html": "report.html", "md": "summary.md", "json": "findings.json", "csv": "findings.csv",
+              "sarif": "findings.sarif", "junit": "junit.xml"}
+FAIL_ON = SEVERITIES + ("never",)
+
+
+@dataclass
+class AuditOptions:
+    out_dir: Path
+    formats: tuple[str, ...] = ("html", "json")
+    fail_on: str = "high"
+    as_of: datetime | None = None
+    config: Config = field(default_factory=Config)
+    rules_path: Path | None = None
+
+
+@dataclass
+class AuditOutcome:
+    report: dict[str, Any]
+    written: dict[str, Path]
+    exit_code: int
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    if not formats:
+        raise InputError("--format needs at least one of " + ",".join(FORMATS) + ".")
+    unknown = [name for name in formats if name not in FORMATS]
+    if unknown:
+        raise InputError(f"--format {unknown[0]!r} is not a report format; choose from {','.join(FORMATS)}.")
+    pending = [name for name in formats if name not in IMPLEMENTED_FORMATS]
+    if pending:
+        raise InputError(f"--format {pending[0]} is not available in this version yet; use "
+                         f"{' or '.join(IMPLEMENTED_FORMATS)}.")
+    return formats
+
+
+def parse_as_of(text: str) -> datetime:
+    value = text.strip()
+    try:
+        moment = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value)
+    except ValueError:
+        raise InputError(f"--as-of {text!r} is not an ISO-8601 time such as 2026-11-25T08:00:00Z.") from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def load_rules(path: Path | None = None) -> list[Rule]:
+    return load_catalog(path or rules_dir())
+
+
+def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
+    rules = load_rules(options.rules_path)
+    as_of = options.as_of
+    if as_of is None:
+        as_of = _snapshot_time(snapshot) or datetime.now(timezone.utc)
+    inventory = build_inventory(snapshot.rows, options.config)
+    results = run_rules(inventory, rules)
+    report = build_findings(snapshot=snapshot, inventory=inventory, results=results, as_of=as_of)
+    rendered = {fmt: RENDERERS[fmt](report, rules) for fmt in options.formats}
+    written = write_atomically(options.out_dir, {FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
+    return AuditOutcome(report=report, written={fmt: written[FILE_NAMES[fmt]] for fmt in rendered},
+                        exit_code=gate(report, options.fail_on))
+
+
+def gate(report: dict[str, Any], fail_on: str) -> int:
+    """1 when an unwaived finding is at or above --fail-on, else 0."""
+    if fail_on == "never":
+        return 0
+    threshold = SEVERITIES.index(fail_on)
+    blocking = [f for f in report["findings"] if not f["waived"] and SEVERITIES.index(f["severity"]) <= threshold]
+    return 1 if blocking else 0
+
+
+def _snapshot_time(snapshot: Snapshot) -> datetime | None:
+    if not snapshot.captured_at:
+        return None
+    try:
+        return parse_as_of(snapshot.captured_at)
+    except InputError:
+        raise InputError(f"snapshot file {snapshot.source} has a capture time {snapshot.captured_at!r} that is "
+                         "not ISO-8601.") from None
+
+
+def _render_json(report: dict[str, Any], rules: list[Rule]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def _render_html(report: dict[str, Any], rules: list[Rule]) -> str:
+    from auditor.report.html import render_html
+
+    return render_html(report, rule_summaries(rules), templates_dir())
+
+
+def rule_summaries(rules: list[Rule]) -> dict[str, dict[str, str]]:
+    return {rule.id: {"id": rule.id, "title": rule.title, "severity": rule.severity, "resource": rule.resource_type,
+                      "rationale": rule.rationale, "guidance": rule.guidance_section} for rule in rules}
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any], list[Rule]], str]] = {
+    "json": _render_json,
+    "html": _render_html,
+}
+
+
+def write_atomically(out_dir: Path, files: dict[str, str]) -> dict[str, Path]:
+    """Write every file to a temporary name first, then rename them all: a failure while rendering or
+    writing leaves the previous reports untouched and no half-written file behind."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out directory {out_dir} cannot be created: {exc.strerror}.") from None
+    staged: list[tuple[Path, Path]] = []
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        for name, text in files.items():
+            handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=out_dir, prefix=f".{name}.",
+                                                 suffix=".tmp", delete=False)
+            with handle:
+                handle.write(text)
+            os.chmod(handle.name, 0o666 & ~umask)  # temp files are private; reports are ordinary files
+            staged.append((Path(handle.name), out_dir / name))
+        for temporary, final in staged:
+            os.replace(temporary, final)
+    except OSError as exc:
+        raise InputError(f"--out directory {out_dir} cannot be written: {exc.strerror}.") from None
+    finally:
+        for temporary, _ in staged:
+            if temporary.exists():
+                temporary.unlink()
+    return {final.name: final for _, final in staged}

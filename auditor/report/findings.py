@@ -1,0 +1,144 @@
+"""Rule results → the findings document (findings.json, spec.md), ranked. Every other format derives
+from this document."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from auditor import __version__
+from auditor.engine.catalog import SEVERITIES, Rule
+from auditor.engine.run import RuleResult, plain, records, render
+from auditor.inventory.snapshot import Snapshot
+from auditor.inventory.tables import Inventory
+
+SEVERITY_POINTS = {"critical": 100.0, "high": 60.0, "medium": 30.0, "low": 10.0}
+TIER_FACTORS = {"critical": 2.0, "high": 1.5, "standard": 1.0, "low": 0.75}
+
+
+def finding_id(rule_id: str, resource_id: str) -> str:
+    return hashlib.sha256(f"{rule_id}|{resource_id.strip().lower()}".encode()).hexdigest()[:20]
+
+
+def rank_score(severity: str, tier: str | None, affected_vms: float, gib_at_risk: float) -> tuple[float, str]:
+    """Deterministic priority: severity, scaled by business tier, plus blast radius (VMs, disk GiB).
+
+    The blast terms grow logarithmically so that one huge resource cannot drown every critical gap.
+    """
+    base = SEVERITY_POINTS[severity]
+    factor = TIER_FACTORS.get(tier or "", 1.0)
+    vms = max(float(affected_vms or 0), 0.0)
+    gib = max(float(gib_at_risk or 0), 0.0)
+    vm_points = 5.0 * math.log2(1.0 + vms)
+    gib_points = 3.0 * math.log2(1.0 + gib / 128.0)
+    score = round(base * factor + vm_points + gib_points, 1)
+    parts = [f"{severity} severity ({base:g})"]
+    parts.append(f"x tier {tier} (x{factor:g})" if tier in TIER_FACTORS else "x no dr-tier tag (x1)")
+    if vms:
+        parts.append(f"+ {vms:g} VM{'s' if vms != 1 else ''} affected (+{vm_points:.1f})")
+    if gib:
+        parts.append(f"+ {gib:,.0f} GiB at risk (+{gib_points:.1f})")
+    return score, " ".join(parts) + f" = {score:g}"
+
+
+def build_findings(
+    *,
+    snapshot: Snapshot,
+    inventory: Inventory,
+    results: list[RuleResult],
+    as_of: datetime,
+    generated_at: datetime | None = None,
+) -> dict[str, Any]:
+    generated_at = generated_at or datetime.now(timezone.utc)
+    config = inventory.config
+    findings: list[dict[str, Any]] = []
+    unknown: list[dict[str, Any]] = []
+    evaluated_points = passed_points = 0.0
+    for result in results:
+        rule = result.rule
+        points = SEVERITY_POINTS[rule.severity]
+        evaluated_points += points * result.evaluated
+        passed_points += points * result.passed
+        for row in records(result.failing):
+            findings.append(_finding(rule, row, config))
+        for row in records(result.unknown):
+            unknown.append({
+                "rule_id": rule.id, "resource_id": row["id"], "reason": row["unknown_reason"],
+                "severity": rule.severity, "resource_type": rule.resource_type, "resource_name": row["name"],
+                "subscription_id": row.get("subscription_id"), "resource_group": row.get("resource_group"),
+                "location": row.get("location"),
+            })
+    findings.sort(key=lambda f: (-f["rank_score"], SEVERITIES.index(f["severity"]), f["rule_id"],
+                                 f["resource_id"].lower()))
+    for rank, finding in enumerate(findings, start=1):
+        finding["rank"] = rank
+    unknown.sort(key=lambda u: (u["rule_id"], u["resource_id"].lower()))
+
+    by_severity = {severity: 0 for severity in SEVERITIES}
+    for finding in findings:
+        if not finding["waived"]:
+            by_severity[finding["severity"]] += 1
+    return {
+        "tool": {"name": "dr-audit", "version": __version__},
+        "generated_at": _iso(generated_at),
+        "as_of": _iso(as_of),
+        "scopes": _scopes(snapshot, inventory),
+        "summary": {
+            "resources": dict(sorted(inventory.resource_counts.items())),
+            "findings_by_severity": by_severity,
+            # Share of (rule, resource) checks that pass, weighted by severity; unknowns do not pass.
+            "score": round(100.0 * passed_points / evaluated_points, 1) if evaluated_points else None,
+            "unknown": len(unknown),
+            "rules_evaluated": len(results),
+        },
+        "findings": findings,
+        "unknown": unknown,
+    }
+
+
+def _finding(rule: Rule, row: dict[str, Any], config: Any) -> dict[str, Any]:
+    context = dict(row, rule={"id": rule.id, "title": rule.title}, tag_keys={
+        "tier": config.tier_tag, "rpo": config.rpo_tag, "workload": config.workload_tag})
+    score, reason = rank_score(rule.severity, row.get("tier"), row.get("affected_vms") or 0,
+                               row.get("gib_at_risk") or 0)
+    fix = {part: render(template, context) for part, template in rule.fix.items()}
+    if rule.preconditions:
+        fix["preconditions"] = [render(text, context) for text in rule.preconditions]
+    return {
+        "id": finding_id(rule.id, row["id"]),
+        "rule_id": rule.id,
+        "severity": rule.severity,
+        "title": rule.title,
+        "resource_id": row["id"],
+        "resource_type": rule.resource_type,
+        "resource_name": row["name"],
+        "subscription_id": row.get("subscription_id"),
+        "resource_group": row.get("resource_group"),
+        "location": row.get("location"),
+        "message": render(rule.message, context),
+        "evidence": {column: plain(row.get(column)) for column in rule.evidence},
+        "fix": fix,
+        "rank": 0,
+        "rank_score": score,
+        "rank_reason": reason,
+        "tags": row.get("tags") or {},
+        "waived": False,
+        "waiver": None,
+    }
+
+
+def _scopes(snapshot: Snapshot, inventory: Inventory) -> list[dict[str, Any]]:
+    if snapshot.scopes:
+        return [plain(scope) for scope in snapshot.scopes]
+    # A plain file of rows says nothing about completeness: list the subscriptions it covers.
+    subscriptions: set[str] = set()
+    for table in inventory.tables.values():
+        if "subscription_id" in table:
+            subscriptions.update(table["subscription_id"].dropna().astype(str).str.lower())
+    return [{"subscription_id": sub, "status": "complete", "source": "snapshot rows"} for sub in sorted(subscriptions)]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
