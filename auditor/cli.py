@@ -8,8 +8,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import click
 import typer
+
+try:  # typer 0.2x vendors click; older releases use the click package itself
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import ClickException, NoArgsIsHelpError
 
 from auditor import __version__
 from auditor.errors import InputError
@@ -166,12 +170,15 @@ def main() -> None:
     except InputError as exc:
         typer.echo(f"dr-audit: error: {exc}", err=True)
         sys.exit(2)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("dr-audit: aborted.", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    except NoArgsIsHelpError as exc:
+        typer.echo(exc.format_message(), err=True)
+        sys.exit(2)
+    except ClickException as exc:
         # Usage errors (unknown flag, bad choice): one sentence and exit 2.
         typer.echo(f"dr-audit: error: {exc.format_message()} (see dr-audit --help)", err=True)
         sys.exit(2)

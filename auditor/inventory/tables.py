@@ -548,6 +548,8 @@ def _join_backup(inv: Inventory) -> None:
         columns={"key": "vault_key", "name": "vault_name", "resource_group": "vault_resource_group",
                  "storage_redundancy": "vault_storage_redundancy"})
     items = items.merge(vaults, on="vault_key", how="left")
+    # The item's id names its vault even when the vault row itself is not in the inventory.
+    items["vault_name"] = items["vault_name"].astype("object").fillna(items["vault_key"].str.rsplit("/", n=1).str[-1])
     items["is_vm_backup"] = items["backup_management_type"].eq("azureiaasvm")
     items["is_active"] = items["protection_state"].str.lower().isin(ACTIVE_PROTECTION_STATES)
     inv.tables["protected_items"] = items
