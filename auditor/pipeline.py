@@ -75,7 +75,7 @@ def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
     as_of = options.as_of
     if as_of is None:
         as_of = _snapshot_time(snapshot) or datetime.now(timezone.utc)
-    inventory = build_inventory(snapshot.rows, options.config)
+    inventory = build_inventory(snapshot.rows, options.config, as_of)
     results = run_rules(inventory, rules)
     report = build_findings(snapshot=snapshot, inventory=inventory, results=results, as_of=as_of)
     rendered = {fmt: RENDERERS[fmt](report, rules) for fmt in options.formats}

@@ -11,379 +11,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
-from urllib.parse import urlsplit
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from auditor.config import Config
-
-T_VM = "microsoft.compute/virtualmachines"
-T_DISK = "microsoft.compute/disks"
-T_SNAPSHOT = "microsoft.compute/snapshots"
-T_IMAGE = "microsoft.compute/images"
-T_GALLERY_IMAGE_VERSION = "microsoft.compute/galleries/images/versions"
-T_AVSET = "microsoft.compute/availabilitysets"
-T_STORAGE = "microsoft.storage/storageaccounts"
-T_VAULT = "microsoft.recoveryservices/vaults"
-T_PROTECTED_ITEM = "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems"
-T_POLICY = "microsoft.recoveryservices/vaults/backuppolicies"
-T_REPLICATED_ITEM = (
-    "microsoft.recoveryservices/vaults/replicationfabrics/replicationprotectioncontainers/replicationprotecteditems"
-)
-KNOWN_TYPES = (
-    T_VM, T_DISK, T_SNAPSHOT, T_IMAGE, T_GALLERY_IMAGE_VERSION, T_AVSET, T_STORAGE,
-    T_VAULT, T_PROTECTED_ITEM, T_POLICY, T_REPLICATED_ITEM,
+from auditor.regions import paired_regions
+from auditor.inventory.rows import (
+    ACTIVE_PROTECTION_STATES, BASE_COLUMNS, GEO_ACCOUNT_SKUS, KNOWN_TYPES, LRS_DISK_SKUS,
+    READ_ACCESS_GEO_ACCOUNT_SKUS, T_AVSET, T_DISK, T_GALLERY_IMAGE_VERSION, T_IMAGE, T_POLICY,
+    T_PROTECTED_ITEM, T_REPLICATED_ITEM, T_SNAPSHOT, T_STORAGE, T_VAULT, T_VM, ZRS_DISK_SKUS,
+    avset_records, disk_records, frame, gallery_version_records, image_records, policy_records,
+    protected_item_records, replicated_item_records, snapshot_records, storage_records, vault_records,
+    vm_records, blob_account_name, region,
 )
 
-LRS_DISK_SKUS = frozenset({"standard_lrs", "standardssd_lrs", "premium_lrs", "ultrassd_lrs", "premiumv2_lrs"})
-ZRS_DISK_SKUS = frozenset({"premium_zrs", "standardssd_zrs"})
-GEO_ACCOUNT_SKUS = frozenset({"standard_grs", "standard_ragrs", "standard_gzrs", "standard_ragzrs"})
-READ_ACCESS_GEO_ACCOUNT_SKUS = frozenset({"standard_ragrs", "standard_ragzrs"})
-ACTIVE_PROTECTION_STATES = frozenset({"protected", "irpending"})
-
-_VAULT_OF_CHILD = re.compile(r"^(/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.recoveryservices/vaults/[^/]+)/")
-
-BASE_COLUMNS = ["id", "key", "name", "type", "subscription_id", "resource_group", "location", "tags",
-                "tier", "workload", "owner"]
-
-
-# ---------------------------------------------------------------- small, type-tolerant accessors
-
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _at(value: Any, *path: str) -> Any:
-    for step in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(step)
-    return value
-
-
-def _str(value: Any) -> str | None:
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _key(value: Any) -> str | None:
-    """Join key of an ARM id: lower-cased, without a trailing slash."""
-    text = _str(value)
-    return text.rstrip("/").lower() if text else None
-
-
-def _lower(value: Any) -> str | None:
-    text = _str(value)
-    return text.lower() if text else None
-
-
-def region(value: Any) -> str | None:
-    """Regions compare case-insensitively and without spaces ("West Europe" == "westeurope")."""
-    text = _str(value)
-    return text.replace(" ", "").lower() if text else None
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool):
-        return np.nan
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return np.nan
-    return np.nan
-
-
-def _bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    return None
-
-
-def normalise_tags(value: Any) -> dict[str, str]:
-    """Tag keys compare case-insensitively, values after trimming; display keeps the original."""
-    tags = {}
-    for key, tag_value in _obj(value).items():
-        if isinstance(key, str) and key.strip():
-            tags[key.strip().lower()] = "" if tag_value is None else str(tag_value).strip()
-    return tags
-
-
-def blob_account_name(uri: Any) -> str | None:
-    """The storage account of a VHD: the first label of the blob host `<account>.blob.<suffix>`."""
-    text = _str(uri)
-    if not text:
-        return None
-    try:
-        host = urlsplit(text).hostname or ""
-    except ValueError:
-        return None
-    labels = host.lower().split(".")
-    if len(labels) >= 3 and labels[1] == "blob" and labels[0]:
-        return labels[0]
-    return None
-
-
-def _zones(value: Any) -> str | None:
-    if isinstance(value, list):
-        zones = [str(zone).strip() for zone in value if str(zone).strip()]
-        return ",".join(sorted(zones)) or None
-    return _str(value)
-
-
-def _base(row: dict[str, Any], config: Config) -> dict[str, Any]:
-    tags = normalise_tags(row.get("tags"))
-    return {
-        "id": row["id"].strip(),
-        "key": _key(row["id"]),
-        "name": _str(row.get("name")) or row["id"].rstrip("/").rsplit("/", 1)[-1],
-        "type": row["type"].strip().lower(),
-        "subscription_id": _str(row.get("subscriptionId")) or _subscription_of(row["id"]),
-        "resource_group": _str(row.get("resourceGroup")) or _resource_group_of(row["id"]),
-        "location": region(row.get("location")),
-        "tags": _obj(row.get("tags")),
-        "tier": tags.get(config.tier_tag.lower(), "").lower() or None,
-        "workload": tags.get(config.workload_tag.lower()) or None,
-        "owner": tags.get(config.owner_tag.lower()) or None,
-        "_tags_norm": tags,
-    }
-
-
-def _subscription_of(arm_id: str) -> str | None:
-    match = re.match(r"^/subscriptions/([^/]+)", arm_id.strip(), re.IGNORECASE)
-    return match.group(1) if match else None
-
-
-def _resource_group_of(arm_id: str) -> str | None:
-    match = re.match(r"^/subscriptions/[^/]+/resourcegroups/([^/]+)", arm_id.strip(), re.IGNORECASE)
-    return match.group(1) if match else None
-
-
-def _frame(records: list[dict[str, Any]], columns: Iterable[str]) -> pd.DataFrame:
-    columns = list(columns)
-    frame = pd.DataFrame.from_records(records, columns=columns) if records else pd.DataFrame(columns=columns)
-    return frame
-
-
-# ---------------------------------------------------------------- per-type extraction
-
-def _vm_records(rows, config):
-    vms, attachments = [], []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        storage = _obj(props.get("storageProfile"))
-        os_disk = _obj(storage.get("osDisk"))
-        os_profile = props.get("osProfile")
-        agent_flags = [
-            _bool(_at(os_profile, "windowsConfiguration", "provisionVMAgent")),
-            _bool(_at(os_profile, "linuxConfiguration", "provisionVMAgent")),
-        ]
-        base.update(
-            availability_set_key=_key(_at(props, "availabilitySet", "id")),
-            scale_set_key=_key(_at(props, "virtualMachineScaleSet", "id")),
-            zones=_zones(row.get("zones")),
-            has_os_profile=isinstance(os_profile, dict) and bool(os_profile),
-            agent_provisioning_disabled=any(flag is False for flag in agent_flags),
-            rpo_tag=base["_tags_norm"].get(config.rpo_tag.lower()) or None,
-        )
-        vms.append(base)
-        disks = [("os", None, os_disk)] + [
-            ("data", _at(disk, "lun"), disk) for disk in _list(storage.get("dataDisks")) if isinstance(disk, dict)
-        ]
-        for role, lun, disk in disks:
-            if not disk:
-                continue
-            managed_id = _at(disk, "managedDisk", "id")
-            vhd_uri = _at(disk, "vhd", "uri")
-            ephemeral = role == "os" and (_lower(_at(disk, "diffDiskSettings", "option")) == "local")
-            if managed_id is None and vhd_uri is None and not ephemeral:
-                continue
-            attachments.append({
-                "vm_key": base["key"],
-                "role": role,
-                "lun": lun,
-                "disk_name": _str(disk.get("name")),
-                "managed_disk_id": _str(managed_id),
-                "managed_disk_key": _key(managed_id),
-                "vhd_uri": _str(vhd_uri),
-                "vhd_account": blob_account_name(vhd_uri),
-                "ephemeral": bool(ephemeral),
-                "vm_disk_size_gb": _number(disk.get("diskSizeGB")),
-            })
-    return vms, attachments
-
-
-def _disk_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        base.update(
-            sku=_lower(_at(row, "sku", "name")),
-            size_gb=_number(props.get("diskSizeGB")),
-            managed_by_key=_key(row.get("managedBy")),
-            disk_state=_str(props.get("diskState")),
-            source_key=_key(_at(props, "creationData", "sourceResourceId")),
-        )
-        out.append(base)
-    return out
-
-
-def _storage_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        base.update(sku=_lower(_at(row, "sku", "name")), account_name=base["name"].lower())
-        out.append(base)
-    return out
-
-
-def _vault_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        redundancy = _obj(props.get("redundancySettings"))
-        base.update(
-            storage_redundancy=_str(redundancy.get("standardTierStorageRedundancy")),
-            cross_region_restore=_str(redundancy.get("crossRegionRestore")),
-            soft_delete_state=_str(_at(props, "securitySettings", "softDeleteSettings", "softDeleteState")),
-        )
-        out.append(base)
-    return out
-
-
-def _child_of_vault(child_key: str | None) -> str | None:
-    match = _VAULT_OF_CHILD.match(child_key or "")
-    return match.group(1) if match else None
-
-
-def _protected_item_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        source = props.get("sourceResourceId")
-        if not _str(source):
-            source = _at(props, "dataSourceInfo", "resourceID") or _at(props, "dataSourceInfo", "resourceId")
-        base.update(
-            vault_key=_child_of_vault(base["key"]),
-            source_key=_key(source),
-            backup_management_type=_lower(props.get("backupManagementType")),
-            protection_state=_str(props.get("protectionState")),
-            last_backup_status=_str(props.get("lastBackupStatus")),
-            last_recovery_point=_str(props.get("lastRecoveryPoint")),
-            policy_key=_key(props.get("policyId")),
-            policy_name=_str(props.get("policyName")),
-        )
-        out.append(base)
-    return out
-
-
-def _policy_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        schedule = _obj(props.get("schedulePolicy"))
-        base.update(
-            vault_key=_child_of_vault(base["key"]),
-            backup_management_type=_lower(props.get("backupManagementType")),
-            schedule_frequency=_lower(schedule.get("scheduleRunFrequency")),
-        )
-        out.append(base)
-    return out
-
-
-def _replicated_item_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        base.update(
-            vault_key=_child_of_vault(base["key"]),
-            source_key=_key(_at(props, "providerSpecificDetails", "dataSourceInfo", "resourceId")
-                            or _at(props, "providerSpecificDetails", "dataSourceInfo", "resourceID")),
-            protection_state=_str(props.get("protectionState")),
-        )
-        out.append(base)
-    return out
-
-
-def _avset_records(rows, config):
-    sets, members = [], []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        sets.append(base)
-        for member in _list(props.get("virtualMachines")):
-            member_key = _key(_at(member, "id"))
-            if member_key:
-                members.append({"availability_set_key": base["key"], "vm_key": member_key})
-    return sets, members
-
-
-def _image_records(rows, config):
-    images, sources = [], []
-    for row in rows:
-        base = _base(row, config)
-        storage = _obj(_at(row, "properties", "storageProfile"))
-        images.append(base)
-        disks = [("os", storage.get("osDisk"))] + [("data", disk) for disk in _list(storage.get("dataDisks"))]
-        for role, disk in disks:
-            if not isinstance(disk, dict):
-                continue
-            for kind, value in (
-                ("vhd", disk.get("blobUri")),
-                ("managed disk", _at(disk, "managedDisk", "id")),
-                ("snapshot", _at(disk, "snapshot", "id")),
-            ):
-                if _str(value):
-                    sources.append({
-                        "image_key": base["key"], "role": role, "source_kind": kind, "source": _str(value),
-                        "vhd_account": blob_account_name(value) if kind == "vhd" else None,
-                    })
-    return images, sources
-
-
-def _gallery_version_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        targets = _list(_at(row, "properties", "publishingProfile", "targetRegions"))
-        regions = sorted({region(_at(target, "name")) for target in targets if region(_at(target, "name"))})
-        base.update(target_regions=", ".join(regions), target_region_count=len(regions))
-        out.append(base)
-    return out
-
-
-def _snapshot_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        base.update(
-            source_key=_key(_at(props, "creationData", "sourceResourceId")),
-            time_created=_str(props.get("timeCreated")),
-            size_gb=_number(props.get("diskSizeGB")),
-        )
-        out.append(base)
-    return out
+__all__ = ["Inventory", "build_inventory", "blob_account_name", "region"]
 
 
 # ---------------------------------------------------------------- the inventory
@@ -392,6 +37,7 @@ def _snapshot_records(rows, config):
 class Inventory:
     config: Config
     resource_counts: dict[str, int]
+    as_of: pd.Timestamp
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def table(self, name: str) -> pd.DataFrame:
@@ -404,7 +50,9 @@ class Inventory:
         raise AttributeError(name)
 
 
-def build_inventory(rows: list[dict[str, Any]], config: Config | None = None) -> Inventory:
+def build_inventory(rows: list[dict[str, Any]], config: Config | None = None,
+                    as_of: datetime | None = None) -> Inventory:
+    """`as_of` is the moment staleness is measured from (default: now)."""
     config = config or Config()
     by_type: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KNOWN_TYPES}
     seen: set[str] = set()
@@ -421,45 +69,53 @@ def build_inventory(rows: list[dict[str, Any]], config: Config | None = None) ->
         bucket.append(row)
         counts[kind] = counts.get(kind, 0) + 1
 
-    vm_rows, attachment_rows = _vm_records(by_type[T_VM], config)
-    avset_rows, avset_member_rows = _avset_records(by_type[T_AVSET], config)
-    image_rows, image_source_rows = _image_records(by_type[T_IMAGE], config)
+    vm_rows, attachment_rows = vm_records(by_type[T_VM], config)
+    avset_rows, avset_member_rows = avset_records(by_type[T_AVSET], config)
+    image_rows, image_source_rows = image_records(by_type[T_IMAGE], config)
     extra = lambda *names: BASE_COLUMNS + list(names)  # noqa: E731
 
     tables = {
-        "vms": _frame(vm_rows, extra("availability_set_key", "scale_set_key", "zones", "has_os_profile",
-                                      "agent_provisioning_disabled", "rpo_tag")),
-        "vm_disks": _frame(attachment_rows, ["vm_key", "role", "lun", "disk_name", "managed_disk_id",
+        "vms": frame(vm_rows, extra("availability_set_key", "scale_set_key", "zones", "has_os_profile",
+                                      "agent_provisioning_disabled", "rpo_tag", "os_type")),
+        "vm_disks": frame(attachment_rows, ["vm_key", "role", "lun", "disk_name", "managed_disk_id",
                                               "managed_disk_key", "vhd_uri", "vhd_account", "ephemeral",
                                               "vm_disk_size_gb"]),
-        "disks": _frame(_disk_records(by_type[T_DISK], config),
+        "disks": frame(disk_records(by_type[T_DISK], config),
                         extra("sku", "size_gb", "managed_by_key", "disk_state", "source_key")),
-        "storage_accounts": _frame(_storage_records(by_type[T_STORAGE], config),
+        "storage_accounts": frame(storage_records(by_type[T_STORAGE], config),
                                    extra("sku", "account_name")),
-        "vaults": _frame(_vault_records(by_type[T_VAULT], config),
+        "vaults": frame(vault_records(by_type[T_VAULT], config),
                          extra("storage_redundancy", "cross_region_restore", "soft_delete_state")),
-        "protected_items": _frame(_protected_item_records(by_type[T_PROTECTED_ITEM], config),
+        "protected_items": frame(protected_item_records(by_type[T_PROTECTED_ITEM], config),
                                   extra("vault_key", "source_key", "backup_management_type", "protection_state",
-                                        "last_backup_status", "last_recovery_point", "policy_key", "policy_name")),
-        "policies": _frame(_policy_records(by_type[T_POLICY], config),
-                           extra("vault_key", "backup_management_type", "schedule_frequency")),
-        "replicated_items": _frame(_replicated_item_records(by_type[T_REPLICATED_ITEM], config),
+                                        "last_backup_status", "last_recovery_point", "policy_key", "policy_name",
+                                        "container_name", "item_name")),
+        "policies": frame(policy_records(by_type[T_POLICY], config),
+                           extra("vault_key", "backup_management_type", "schedule_frequency", "hourly_interval",
+                                 "hourly_window_hours")),
+        "replicated_items": frame(replicated_item_records(by_type[T_REPLICATED_ITEM], config),
                                    extra("vault_key", "source_key", "protection_state")),
-        "availability_sets": _frame(avset_rows, extra()),
-        "availability_set_members": _frame(avset_member_rows, ["availability_set_key", "vm_key"]),
-        "images": _frame(image_rows, extra()),
-        "image_sources": _frame(image_source_rows, ["image_key", "role", "source_kind", "source", "vhd_account"]),
-        "gallery_image_versions": _frame(_gallery_version_records(by_type[T_GALLERY_IMAGE_VERSION], config),
-                                         extra("target_regions", "target_region_count")),
-        "snapshots": _frame(_snapshot_records(by_type[T_SNAPSHOT], config),
+        "availability_sets": frame(avset_rows, extra()),
+        "availability_set_members": frame(avset_member_rows, ["availability_set_key", "vm_key"]),
+        "images": frame(image_rows, extra()),
+        "image_sources": frame(image_source_rows, ["image_key", "role", "source_kind", "source", "vhd_account"]),
+        "gallery_image_versions": frame(gallery_version_records(by_type[T_GALLERY_IMAGE_VERSION], config),
+                                         extra("target_regions", "target_region_count", "target_regions_known",
+                                               "gallery_name", "image_definition", "version_name")),
+        "snapshots": frame(snapshot_records(by_type[T_SNAPSHOT], config),
                             extra("source_key", "time_created", "size_gb")),
     }
-    inventory = Inventory(config=config, resource_counts=counts, tables=tables)
+    moment = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    inventory = Inventory(config=config, resource_counts=counts, as_of=moment, tables=tables)
     _join_disks(inventory)
     _join_backup(inventory)
     _join_vaults(inventory)
     _join_availability(inventory)
     _join_images(inventory)
+    _join_snapshots(inventory)
+    _join_workloads(inventory)
+    _join_regions(inventory)
     _blast_radius(inventory)
     return inventory
 
@@ -528,9 +184,11 @@ def _join_disks(inv: Inventory) -> None:
         flags=["ephemeral_os_disk"])
 
 
-def _attach(table: pd.DataFrame, facts: pd.DataFrame, *, counts=(), lists=(), flags=(), key="key") -> pd.DataFrame:
-    """Left-join per-resource facts; resources with no related rows get 0 / [] / False on purpose."""
-    facts = facts.reindex(columns=list(counts) + list(lists) + list(flags))
+def _attach(table: pd.DataFrame, facts: pd.DataFrame, *, counts=(), lists=(), flags=(), values=(),
+            key="key") -> pd.DataFrame:
+    """Left-join per-resource facts; resources with no related rows get 0 / [] / False on purpose
+    (`values` stay missing: there is nothing to measure)."""
+    facts = facts.reindex(columns=list(counts) + list(lists) + list(flags) + list(values))
     joined = table.merge(facts, left_on=key, right_index=True, how="left")
     for column in counts:
         joined[column] = joined[column].fillna(0).astype(float if "gib" in column else int)
@@ -541,8 +199,43 @@ def _attach(table: pd.DataFrame, facts: pd.DataFrame, *, counts=(), lists=(), fl
     return joined
 
 
+RPO_PATTERN = r"^\s*(?:(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[mhd])|P(?:(?P<days>\d+(?:\.\d+)?)D)?(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?)?)\s*$"
+
+
+def parse_durations_hours(values: pd.Series) -> pd.Series:
+    """RPO tag values → hours: `<n>m`, `<n>h`, `<n>d` or ISO-8601 (PT1H, P1D); NaN when unreadable."""
+    parts = values.astype("string").str.extract(RPO_PATTERN, flags=re.IGNORECASE)
+    number = pd.to_numeric(parts["n"], errors="coerce")
+    unit = parts["unit"].str.lower().map({"m": 1 / 60, "h": 1.0, "d": 24.0})
+    simple = number * unit.astype(float)
+    iso_parts = parts[["days", "hours", "minutes"]].apply(pd.to_numeric, errors="coerce")
+    iso = (iso_parts["days"].fillna(0) * 24 + iso_parts["hours"].fillna(0) + iso_parts["minutes"].fillna(0) / 60)
+    iso = iso.where(iso_parts.notna().any(axis=1))
+    hours = simple.fillna(iso).astype(float)
+    return hours.where(hours > 0)
+
+
+def _policy_schedule(policies: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Policy interval (daily 24 h, weekly 168 h, hourly N h) and when its backups become stale:
+    the staleness multiplier times the interval, plus, for hourly policies whose window is under
+    24 h, the hours outside the window."""
+    frequency = policies["schedule_frequency"]
+    hourly = frequency.eq("hourly")
+    interval = pd.Series(np.nan, index=policies.index)
+    interval = interval.mask(frequency.eq("daily"), 24.0).mask(frequency.eq("weekly"), 168.0)
+    interval = interval.mask(hourly, pd.to_numeric(policies["hourly_interval"], errors="coerce"))
+    window = pd.to_numeric(policies["hourly_window_hours"], errors="coerce")
+    outside = (24.0 - window).where(hourly & window.lt(24), 0.0).fillna(0.0)
+    return pd.DataFrame({
+        "policy_key": policies["key"],
+        "policy_interval_hours": interval,
+        "stale_after_hours": config.staleness_multiplier * interval + outside,
+    })
+
+
 def _join_backup(inv: Inventory) -> None:
-    """VM → backup items (AzureIaasVM only), their vault and policy; VM → Site Recovery replication."""
+    """VM → backup items (AzureIaasVM only), their vault, policy and health; VM → Site Recovery."""
+    config = inv.config
     items = inv.tables["protected_items"]
     vaults = inv.tables["vaults"][["key", "name", "resource_group", "storage_redundancy"]].rename(
         columns={"key": "vault_key", "name": "vault_name", "resource_group": "vault_resource_group",
@@ -550,68 +243,145 @@ def _join_backup(inv: Inventory) -> None:
     items = items.merge(vaults, on="vault_key", how="left")
     # The item's id names its vault even when the vault row itself is not in the inventory.
     items["vault_name"] = items["vault_name"].astype("object").fillna(items["vault_key"].str.rsplit("/", n=1).str[-1])
+    items["vault_known"] = items["vault_key"].isin(inv.tables["vaults"]["key"])
+    schedule = _policy_schedule(inv.tables["policies"], config).drop_duplicates("policy_key")
+    items = items.merge(schedule, on="policy_key", how="left")
+    items["policy_known"] = items["policy_interval_hours"].notna()
+    items["stale_after_hours"] = items["stale_after_hours"].fillna(config.unknown_policy_stale_after_hours)
+
+    state = items["protection_state"].astype("string").str.lower()
     items["is_vm_backup"] = items["backup_management_type"].eq("azureiaasvm")
-    items["is_active"] = items["protection_state"].str.lower().isin(ACTIVE_PROTECTION_STATES)
+    items["is_active"] = state.isin(ACTIVE_PROTECTION_STATES).fillna(False).astype(bool)
+    recovery_point = pd.to_datetime(items["last_recovery_point"], utc=True, errors="coerce", format="ISO8601")
+    items["recovery_point_age_hours"] = ((inv.as_of - recovery_point).dt.total_seconds() / 3600).round(1)
+    items["last_backup_failed"] = items["last_backup_status"].astype("string").str.lower().eq("failed").fillna(False)
+    # Initial replication pending has no recovery point yet; any other active item without one has
+    # nothing to restore from, which is never healthy.
+    no_point = recovery_point.isna() & ~state.eq("irpending").fillna(False)
+    items["is_stale"] = (items["recovery_point_age_hours"] > items["stale_after_hours"]).fillna(False) | no_point
+    items["is_healthy"] = items["is_active"] & ~items["last_backup_failed"] & ~items["is_stale"]
+    items["problem"] = np.select(
+        [~items["is_active"], items["last_backup_failed"], no_point, items["is_stale"]],
+        ["protection state " + items["protection_state"].fillna("unknown").astype(str),
+         "last backup Failed",
+         "no recovery point recorded",
+         "latest recovery point " + items["recovery_point_age_hours"].round(0).astype("Int64").astype(str)
+         + " h old (stale after " + items["stale_after_hours"].round(0).astype("Int64").astype(str) + " h)"],
+        default="",
+    )
+    geo = items["vault_storage_redundancy"].astype("string").str.lower()
+    items["geo_cover"] = np.select(
+        [items["is_active"] & geo.eq("georedundant").fillna(False), items["is_active"] & geo.isna()],
+        ["yes", "unknown"], default="no")
     inv.tables["protected_items"] = items
 
     vm_items = items[items["is_vm_backup"] & items["source_key"].notna()]
-    # The healthiest item represents the VM: active first, then the latest recovery point.
-    ordered = vm_items.sort_values(["is_active", "last_recovery_point"], ascending=[False, False], na_position="last")
+    # The healthiest item represents the VM: healthy first, then active, then the latest recovery point.
+    ordered = vm_items.assign(_point=recovery_point).sort_values(
+        ["is_healthy", "is_active", "_point"], ascending=[False, False, False], na_position="last")
     best = ordered.drop_duplicates("source_key").set_index("source_key")
+    by_vm = vm_items.groupby("source_key")
     facts = pd.DataFrame({
-        "backup_item_count": vm_items.groupby("source_key").size(),
-        "active_backup_item_count": vm_items["is_active"].groupby(vm_items["source_key"]).sum(),
+        "backup_item_count": by_vm.size(),
+        "active_backup_item_count": by_vm["is_active"].sum(),
+        "healthy_backup_item_count": by_vm["is_healthy"].sum(),
+        "geo_backup_count": (vm_items["geo_cover"] == "yes").groupby(vm_items["source_key"]).sum(),
+        "geo_unknown_backup_count": (vm_items["geo_cover"] == "unknown").groupby(vm_items["source_key"]).sum(),
     })
-    for column in ("vault_name", "vault_resource_group", "vault_storage_redundancy", "protection_state", "policy_name"):
-        facts["backup_" + column] = best[column]
     replicated = inv.tables["replicated_items"]
     facts["replicated"] = replicated.groupby("source_key").size() > 0
-    vms = _attach(inv.tables["vms"], facts, counts=["backup_item_count", "active_backup_item_count"],
-                  flags=["replicated"])
-    for column in ("vault_name", "vault_resource_group", "vault_storage_redundancy", "protection_state", "policy_name"):
+    vms = _attach(inv.tables["vms"], facts, counts=[
+        "backup_item_count", "active_backup_item_count", "healthy_backup_item_count", "geo_backup_count",
+        "geo_unknown_backup_count"], flags=["replicated"])
+    for column in ("vault_key", "vault_name", "vault_resource_group", "vault_storage_redundancy", "protection_state",
+                   "policy_name", "policy_known", "policy_interval_hours", "stale_after_hours",
+                   "recovery_point_age_hours", "last_backup_status", "last_recovery_point", "problem",
+                   "container_name", "item_name"):
         vms["backup_" + column] = vms["key"].map(best[column]) if len(best) else None
+    vms["rpo_hours"] = parse_durations_hours(vms["rpo_tag"])
+    vms["rpo_tag_invalid"] = vms["rpo_tag"].notna() & vms["rpo_hours"].isna()
     inv.tables["vms"] = vms
 
 
 def _join_vaults(inv: Inventory) -> None:
-    """Vault → its protected items and policies; VM → the vault a backup fix should use.
+    """Vault → its protected items and policies; VM → the vault and policy a backup fix should use.
 
     The suggested vault is an existing GeoRedundant vault in the VM's subscription and region,
-    preferring the one that already protects the most VMs; without one, fixes create it first.
+    preferring one that already protects VMs of the same workload, then the busiest; its policy is
+    the least frequent one that still meets the VM's RPO tag. Without such a vault, fixes create it
+    first (names rsv-backup-<region> in rg-backup-<region>).
     """
     vaults = inv.tables["vaults"]
     items = inv.tables["protected_items"]
-    policies = inv.tables["policies"]
-    item_counts = items.groupby("vault_key").size()
-    vaults = _attach(vaults, pd.DataFrame({"protected_item_count": item_counts}), counts=["protected_item_count"])
+    policies = inv.tables["policies"].merge(_policy_schedule(inv.tables["policies"], inv.config).drop_duplicates(
+        "policy_key"), left_on="key", right_on="policy_key", how="left")
+    vaults = _attach(vaults, pd.DataFrame({"protected_item_count": items.groupby("vault_key").size()}),
+                     counts=["protected_item_count"])
     vm_policies = policies[policies["backup_management_type"].eq("azureiaasvm")]
     vaults["vm_policy_names"] = vaults["key"].map(
-        vm_policies.groupby("vault_key")["name"].agg(lambda names: sorted(set(names)))).apply(
-        lambda value: value if isinstance(value, list) else [])
-    vaults["is_geo"] = vaults["storage_redundancy"].str.lower().eq("georedundant")
+        vm_policies.groupby("vault_key")["name"].agg(lambda names: sorted(set(names))))
+    vaults["vm_policy_names"] = [value if isinstance(value, list) else [] for value in vaults["vm_policy_names"]]
+    vaults["is_geo"] = vaults["storage_redundancy"].astype("string").str.lower().eq("georedundant").fillna(False)
     inv.tables["vaults"] = vaults
 
-    candidates = vaults[vaults["is_geo"].fillna(False).astype(bool)].copy()
-    candidates["subscription_lower"] = candidates["subscription_id"].str.lower()
-    candidates = candidates.sort_values(["protected_item_count", "name"], ascending=[False, True])
-    candidates = candidates.drop_duplicates(["subscription_lower", "location"])
-    candidates["policy"] = [
-        ("DefaultPolicy" if "DefaultPolicy" in names else names[0]) if names else "DefaultPolicy"
-        for names in candidates["vm_policy_names"]
-    ]
-    pick = candidates[["subscription_lower", "location", "name", "resource_group", "policy"]].rename(columns={
-        "name": "fix_vault_name", "resource_group": "fix_vault_resource_group", "policy": "fix_policy_name"})
     vms = inv.tables["vms"]
-    vms["subscription_lower"] = vms["subscription_id"].str.lower()
-    vms = vms.merge(pick, on=["subscription_lower", "location"], how="left").drop(columns=["subscription_lower"])
-    for column in ("fix_vault_name", "fix_vault_resource_group", "fix_policy_name"):
-        vms[column] = vms[column].astype("object")
-    vms["fix_vault_exists"] = vms["fix_vault_name"].notna()
-    vms["fix_vault_name"] = vms["fix_vault_name"].fillna("rsv-backup-" + vms["location"].fillna("region"))
-    vms["fix_vault_resource_group"] = vms["fix_vault_resource_group"].fillna(
+    geo = vaults.loc[vaults["is_geo"], ["key", "name", "resource_group", "subscription_id", "location",
+                                        "protected_item_count"]]
+    geo = geo.assign(subscription_lower=geo["subscription_id"].str.lower()).drop(columns=["subscription_id"])
+    geo = geo.rename(columns={"key": "candidate_vault_key"})
+    # How many VMs of each workload every vault already protects.
+    protected = items[items["is_vm_backup"]][["vault_key", "source_key"]].merge(
+        vms[["key", "workload"]].rename(columns={"key": "source_key"}), on="source_key")
+    protected = protected.assign(workload_lower=protected["workload"].str.lower()).dropna(subset=["workload_lower"])
+    same_workload = protected.groupby(["vault_key", "workload_lower"]).size().rename("workload_vms").reset_index()
+    pairs = vms[["key", "subscription_id", "location", "workload", "rpo_hours"]].assign(
+        subscription_lower=vms["subscription_id"].str.lower(), workload_lower=vms["workload"].str.lower()).merge(
+        geo, on=["subscription_lower", "location"], how="inner").merge(
+        same_workload.rename(columns={"vault_key": "candidate_vault_key"}),
+        on=["candidate_vault_key", "workload_lower"], how="left")
+    pairs["workload_vms"] = pairs["workload_vms"].fillna(0)
+    pick = pairs.sort_values(["workload_vms", "protected_item_count", "name"], ascending=[False, False, True])
+    pick = pick.drop_duplicates("key").set_index("key")
+    vms["fix_vault_exists"] = vms["key"].isin(pick.index)
+    vms["fix_vault_key"] = vms["key"].map(pick["candidate_vault_key"]).astype("object")
+    vms["fix_vault_name"] = vms["key"].map(pick["name"]).astype("object").fillna(
+        "rsv-backup-" + vms["location"].fillna("region"))
+    vms["fix_vault_resource_group"] = vms["key"].map(pick["resource_group"]).astype("object").fillna(
         "rg-backup-" + vms["location"].fillna("region"))
-    vms["fix_policy_name"] = vms["fix_policy_name"].fillna("DefaultPolicy")
+
+    # The policy for a new protection: in the chosen vault, the least frequent policy meeting the RPO.
+    vms["fix_policy_name"], vms["fix_policy_interval_hours"] = _pick_policy(vms, "fix_vault_key", vm_policies)
+    vms["fix_policy_exists"] = vms["fix_policy_name"].notna()
+    vms["fix_policy_name"] = vms["fix_policy_name"].fillna(_policy_names_for_rpo(vms["rpo_hours"]))
+    # The policy for an existing protection (vm-backup-policy-below-rpo): same search in its own vault.
+    vms["rpo_policy_name"], vms["rpo_policy_interval_hours"] = _pick_policy(vms, "backup_vault_key", vm_policies)
+    vms["rpo_policy_exists"] = vms["rpo_policy_name"].notna()
+    vms["rpo_policy_name"] = vms["rpo_policy_name"].fillna(_policy_names_for_rpo(vms["rpo_hours"]))
     inv.tables["vms"] = vms
+
+
+def _pick_policy(vms: pd.DataFrame, vault_column: str, vm_policies: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per VM, in the vault named by `vault_column`: the least frequent AzureIaasVM policy whose interval
+    meets the VM's RPO (DefaultPolicy first when there is no RPO). Missing when none fits."""
+    candidates = vms[["key", vault_column, "rpo_hours"]].dropna(subset=[vault_column]).astype({vault_column: "object"})
+    candidates = candidates.merge(vm_policies[["vault_key", "name", "policy_interval_hours"]],
+                                  left_on=vault_column, right_on="vault_key")
+    meets = candidates["rpo_hours"].isna() | (candidates["policy_interval_hours"] <= candidates["rpo_hours"])
+    candidates = candidates.assign(meets=meets, is_default=candidates["name"].str.lower().eq("defaultpolicy"))
+    candidates = candidates[candidates["meets"]].sort_values(
+        ["is_default", "policy_interval_hours", "name"], ascending=[False, False, True])
+    best = candidates.drop_duplicates("key").set_index("key")
+    return (vms["key"].map(best["name"]).astype("object"), vms["key"].map(best["policy_interval_hours"]))
+
+
+def _policy_names_for_rpo(rpo_hours: pd.Series) -> pd.Series:
+    """The policy a fix creates when the vault has none that meets the RPO: daily for a day or more,
+    else the Enhanced policy's hourly schedule (every 4, 6, 8 or 12 hours) that fits."""
+    rpo = rpo_hours.astype(float)
+    hourly = np.select([rpo >= 12, rpo >= 8, rpo >= 6], ["Hourly12hPolicy", "Hourly8hPolicy", "Hourly6hPolicy"],
+                       "Hourly4hPolicy")
+    names = np.where(rpo.isna(), "DefaultPolicy", np.where(rpo >= 24, "DailyPolicy", hourly))
+    return pd.Series(names, index=rpo_hours.index, dtype="object")
 
 
 def _join_availability(inv: Inventory) -> None:
@@ -675,6 +445,130 @@ def _join_images(inv: Inventory) -> None:
         inv.tables["images"], facts, counts=["source_count", "unsafe_source_count", "unknown_source_count"],
         lists=["unsafe_sources", "unknown_sources", "unsafe_accounts", "unsafe_account_refs"],
         flags=["managed_sources"])
+
+
+def _join_snapshots(inv: Inventory) -> None:
+    """Snapshot → the disk it was taken of → the VM that disk is attached to; snapshot → its copies in
+    other regions; VM → how far apart the latest snapshots of its disks are."""
+    snapshots = inv.tables["snapshots"]
+    vms = inv.tables["vms"]
+    attached = inv.tables["vm_disks"]
+    attached = attached[attached["is_managed"]][["managed_disk_key", "vm_key"]].drop_duplicates("managed_disk_key")
+    owner = attached.set_index("managed_disk_key")["vm_key"]
+    disk_owner = inv.tables["disks"].dropna(subset=["managed_by_key"]).set_index("key")["managed_by_key"]
+    snapshots["source_is_disk"] = snapshots["source_key"].str.contains("/providers/microsoft.compute/disks/",
+                                                                       regex=False).fillna(False).astype(bool)
+    source_vm = snapshots["source_key"].map(owner).astype("object").fillna(snapshots["source_key"].map(disk_owner))
+    snapshots["source_vm_key"] = source_vm.where(snapshots["source_is_disk"])
+    vm_backup = vms.set_index("key")["backup_item_count"]
+    vm_names = vms.set_index("key")["name"]
+    snapshots["source_vm_name"] = snapshots["source_vm_key"].map(vm_names)
+    snapshots["source_vm_has_backup"] = snapshots["source_vm_key"].map(vm_backup).fillna(0).gt(0)
+    snapshots["source_disk_name"] = snapshots["source_key"].str.rsplit("/", n=1).str[-1]
+    # A copy: a snapshot in another region whose source is this snapshot or the same disk.
+    copies = snapshots[["key", "source_key", "location", "name"]].rename(
+        columns={"key": "copy_key", "source_key": "copy_source", "location": "copy_location", "name": "copy_name"})
+    base = snapshots[["key", "source_key", "location"]]
+    of_snapshot = base.merge(copies, left_on="key", right_on="copy_source")
+    of_disk = base.dropna(subset=["source_key"]).merge(copies, left_on="source_key", right_on="copy_source")
+    found = pd.concat([of_snapshot, of_disk], ignore_index=True)
+    found = found[(found["copy_location"] != found["location"]) & (found["copy_key"] != found["key"])]
+    copy_regions = found.groupby("key")["copy_location"].agg(lambda regions: sorted(set(regions.dropna())))
+    snapshots["copy_regions"] = [value if isinstance(value, list) else [] for value in
+                                 snapshots["key"].map(copy_regions)]
+    snapshots["copied_to_other_region"] = snapshots["key"].isin(copy_regions.index)
+    snapshots["judged_for_copy"] = (snapshots["source_is_disk"] & snapshots["source_vm_key"].notna()
+                                    & ~snapshots["source_vm_has_backup"])
+    snapshots["source_vm_location"] = snapshots["source_vm_key"].map(vms.set_index("key")["location"])
+    inv.tables["snapshots"] = snapshots
+
+    # Coordination: per VM disk, its latest snapshot; per VM, the spread between those.
+    taken = snapshots[snapshots["source_is_disk"] & snapshots["source_vm_key"].notna()]
+    taken = taken.assign(taken_at=pd.to_datetime(taken["time_created"], utc=True, errors="coerce", format="ISO8601"))
+    taken = taken.dropna(subset=["taken_at"])
+    latest = taken.groupby(["source_vm_key", "source_key"])["taken_at"].max().reset_index()
+    per_vm = latest.groupby("source_vm_key")["taken_at"]
+    facts = pd.DataFrame({
+        "snapshotted_disk_count": per_vm.size(),
+        "snapshot_spread_minutes": (per_vm.max() - per_vm.min()).dt.total_seconds() / 60,
+    })
+    vms = _attach(vms, facts, counts=["snapshotted_disk_count"], values=["snapshot_spread_minutes"])
+    vms["snapshot_spread_minutes"] = vms["snapshot_spread_minutes"].astype(float).round(1)
+    vms["snapshots_uncoordinated"] = (vms["snapshotted_disk_count"] >= 2) & (
+        vms["snapshot_spread_minutes"] > inv.config.snapshot_coordination_minutes)
+    names = latest.assign(disk=latest["source_key"].str.rsplit("/", n=1).str[-1],
+                          when=latest["taken_at"].dt.strftime("%Y-%m-%d %H:%M UTC"))
+    names = names.assign(label=names["disk"] + " at " + names["when"]).groupby("source_vm_key")["label"].agg(sorted)
+    vms["latest_snapshots"] = [value if isinstance(value, list) else [] for value in vms["key"].map(names)]
+    inv.tables["vms"] = vms
+
+
+TIER_ORDER = ["critical", "high", "standard", "low"]
+
+
+def _join_workloads(inv: Inventory) -> None:
+    """Workload (VMs sharing the workload tag value, across subscriptions) → regions and whether
+    every VM has geo-redundant protection: an active backup item in a GeoRedundant vault, or Site
+    Recovery replication."""
+    vms = inv.tables["vms"]
+    vms["geo_protected"] = vms["replicated"] | vms["geo_backup_count"].gt(0)
+    vms["geo_protection_unknown"] = ~vms["geo_protected"] & vms["geo_unknown_backup_count"].gt(0)
+    tagged = vms[vms["workload"].notna()]
+    tagged = tagged.assign(workload_key=tagged["workload"].str.strip().str.lower())
+    tagged = tagged.assign(tier_rank=tagged["tier"].map({tier: rank for rank, tier in enumerate(TIER_ORDER)}))
+    group = tagged.groupby("workload_key")
+    uncovered = tagged[~tagged["geo_protected"] & ~tagged["geo_protection_unknown"]]
+    unknown = tagged[tagged["geo_protection_unknown"]]
+    workloads = pd.DataFrame({
+        "vm_count": group.size(),
+        "region_count": group["location"].nunique(),
+        "regions": group["location"].agg(lambda values: sorted(set(values.dropna()))),
+        "subscriptions": group["subscription_id"].agg(lambda values: sorted(set(values.dropna().str.lower()))),
+        "resource_groups": group["resource_group"].agg(lambda values: sorted(set(values.dropna()))),
+        "vm_names": group["name"].agg(sorted),
+        "vm_ids": group["id"].agg(sorted),
+        "gib_at_risk": group["disk_gib"].sum(),
+        "best_tier_rank": group["tier_rank"].min(),
+        "owner": group["owner"].agg(lambda values: next(iter(sorted(set(values.dropna()))), None)),
+    })
+    workloads["unprotected_vm_count"] = uncovered.groupby("workload_key").size().reindex(workloads.index).fillna(0)
+    workloads["unknown_vm_count"] = unknown.groupby("workload_key").size().reindex(workloads.index).fillna(0)
+    workloads["unprotected_vms"] = uncovered.groupby("workload_key")["name"].agg(sorted).reindex(workloads.index)
+    workloads["unknown_vms"] = unknown.groupby("workload_key")["name"].agg(sorted).reindex(workloads.index)
+    fix_columns = ["id", "name", "subscription_id", "resource_group", "location", "fix_vault_name",
+                   "fix_vault_resource_group", "fix_vault_exists", "fix_policy_name"]
+    workloads["unprotected_vm_fixes"] = uncovered.groupby("workload_key")[fix_columns].apply(
+        lambda frame: frame.to_dict("records")).reindex(workloads.index) if len(uncovered) else None
+    workloads = workloads.reset_index()
+    for column in ("regions", "subscriptions", "resource_groups", "vm_names", "vm_ids", "unprotected_vms",
+                   "unknown_vms", "unprotected_vm_fixes"):
+        workloads[column] = [value if isinstance(value, list) else [] for value in workloads[column]]
+    for column in ("unprotected_vm_count", "unknown_vm_count"):
+        workloads[column] = workloads[column].astype(int)
+    single = workloads["region_count"].eq(1)
+    workloads = workloads.assign(
+        id="workload:" + workloads["workload_key"],
+        key="workload:" + workloads["workload_key"],
+        name=workloads["workload_key"],
+        type="workload",
+        subscription_id=[subs[0] if len(subs) == 1 else None for subs in workloads["subscriptions"]],
+        resource_group=[groups[0] if len(groups) == 1 else None for groups in workloads["resource_groups"]],
+        location=[regions[0] if len(regions) == 1 else None for regions in workloads["regions"]],
+        tags=[{} for _ in range(len(workloads))],
+        tier=workloads["best_tier_rank"].map(dict(enumerate(TIER_ORDER))),
+        workload=workloads["workload_key"],
+        single_region=single,
+        affected_vms=workloads["vm_count"],
+    )
+    inv.tables["workloads"] = workloads
+
+
+def _join_regions(inv: Inventory) -> None:
+    """Where each resource's geo-redundant copies live: the region pair."""
+    secondary = paired_regions()
+    for name in ("vms", "vaults", "images", "snapshots", "workloads", "storage_accounts"):
+        table = inv.tables[name]
+        table["paired_region"] = table["location"].map(secondary).astype("object")
 
 
 def _blast_radius(inv: Inventory) -> None:
