@@ -7,7 +7,6 @@ properties that are null never crash), normalised keys and regions. Joins are ma
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
