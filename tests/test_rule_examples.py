@@ -7,7 +7,7 @@ import pytest
 
 from auditor.engine.run import run_rule
 from auditor.inventory.tables import build_inventory
-from auditor.pipeline import load_rules
+from auditor.pipeline import load_rules, parse_as_of
 
 RULES = load_rules()
 CASES = [
@@ -17,8 +17,9 @@ CASES = [
 ]
 
 
-def verdict(rule, rows, resource_id: str) -> str:
-    result = run_rule(build_inventory(rows), rule)
+def verdict(rule, rows, resource_id: str, as_of: str | None = None) -> str:
+    inventory = build_inventory(rows, as_of=parse_as_of(as_of) if as_of else None)
+    result = run_rule(inventory, rule)
     key = resource_id.lower()
     failing = set(result.failing["key"])
     unknown = set(result.unknown["key"])
@@ -27,11 +28,11 @@ def verdict(rule, rows, resource_id: str) -> str:
         return "fail"
     if key in unknown:
         return "unknown"
-    table = build_inventory(rows).table(rule.table)
+    table = inventory.table(rule.table)
     assert key in set(table["key"]), f"example resource {resource_id} is not in the rule's table"
     return "pass"
 
 
 @pytest.mark.parametrize(("rule", "example"), CASES)
 def test_rule_example(rule, example):
-    assert verdict(rule, example["rows"], example["resource"]) == example["expect"]
+    assert verdict(rule, example["rows"], example["resource"], example.get("as_of")) == example["expect"]

@@ -126,6 +126,8 @@ def load_rule(path: Path) -> Rule:
                 example.get("resource"), str) or not isinstance(example.get("rows"), list) or not isinstance(
                 example.get("name"), str):
             raise fail(f"example {index} needs 'name', 'expect' (pass, fail or unknown), 'resource' and 'rows'")
+        if "as_of" in example and not isinstance(example["as_of"], str):
+            raise fail(f"example {index} 'as_of' must be an ISO-8601 time in quotes")
     expectations = {example["expect"] for example in examples}
     if not {"pass", "fail"} <= expectations:
         raise fail("'examples' need at least one passing and one failing example")
