@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click.exceptions import ClickException, NoArgsIsHelpError
 
 from auditor import __version__
+from auditor.config import load_config
 from auditor.errors import InputError
 from auditor.inventory.snapshot import read_snapshot
 from auditor.pipeline import AuditOptions, AuditOutcome, audit, load_rules, parse_as_of, parse_formats
@@ -48,6 +49,8 @@ app.add_typer(rules_app, name="rules")
 
 OutOption = Annotated[Path, typer.Option("--out", help="Directory for the report files.")]
 FormatOption = Annotated[str, typer.Option("--format", help="Comma-separated report formats: html,json.")]
+ConfigOption = Annotated[Optional[Path], typer.Option(
+    "--config", help="YAML settings: tag keys and thresholds (see README, Configuration).")]
 AsOfOption = Annotated[Optional[str], typer.Option(
     "--as-of", help="ISO-8601 time that staleness is measured from (default: the snapshot's capture time, else now).")]
 
@@ -73,12 +76,14 @@ def _root(
     pass
 
 
-def _run(snapshot_path: Path, out: Path, formats: str, fail_on: FailOn, as_of: Optional[str]) -> AuditOutcome:
+def _run(snapshot_path: Path, out: Path, formats: str, fail_on: FailOn, as_of: Optional[str],
+         config: Optional[Path]) -> AuditOutcome:
     options = AuditOptions(
         out_dir=out,
         formats=parse_formats(formats),
         fail_on=fail_on.value,
         as_of=parse_as_of(as_of) if as_of else None,
+        config=load_config(config),
     )
     snapshot = read_snapshot(snapshot_path)
     return audit(snapshot, options)
@@ -100,8 +105,9 @@ def _summary(outcome: AuditOutcome) -> None:
     if top:
         typer.echo("Top gaps:")
         for finding in top:
+            where = finding["resource_group"] or finding["location"] or "several regions"
             typer.echo(f"  {finding['rank']:>3}. [{finding['severity']}] {safe(finding['resource_name'])} "
-                       f"({safe(finding['resource_group'])}): {safe(finding['title'])}")
+                       f"({safe(where)}): {safe(finding['title'])}")
     for fmt, path in outcome.written.items():
         typer.echo(f"Wrote {path}")
 
@@ -117,9 +123,10 @@ def demo(
     format: FormatOption = "html,json",
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that fails the run.")] = FailOn.never,
     as_of: AsOfOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Audit the bundled demo estate (no credentials, no network) and write the reports."""
-    _finish(_run(demo_estate(), out, format, fail_on, as_of))
+    _finish(_run(demo_estate(), out, format, fail_on, as_of, config))
 
 
 @app.command(epilog=EXIT_CODES)
@@ -130,9 +137,10 @@ def check(
     format: FormatOption = "html,json",
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that fails the run.")] = FailOn.high,
     as_of: AsOfOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Run the rules on a snapshot file and write the reports; exit 1 when a finding reaches --fail-on."""
-    _finish(_run(snapshot, out, format, fail_on, as_of))
+    _finish(_run(snapshot, out, format, fail_on, as_of, config))
 
 
 @rules_app.command("list")

@@ -566,7 +566,7 @@ def _join_workloads(inv: Inventory) -> None:
 def _join_regions(inv: Inventory) -> None:
     """Where each resource's geo-redundant copies live: the region pair."""
     secondary = paired_regions()
-    for name in ("vms", "vaults", "images", "snapshots", "workloads", "storage_accounts"):
+    for name in ("vms", "vaults", "images", "gallery_image_versions", "snapshots", "workloads", "storage_accounts"):
         table = inv.tables[name]
         table["paired_region"] = table["location"].map(secondary).astype("object")
 
