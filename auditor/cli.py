@@ -154,22 +154,43 @@ def rules_list() -> None:
 
 @rules_app.command("show")
 def rules_show(rule_id: Annotated[str, typer.Argument(metavar="ID", help="A rule id from `dr-audit rules list`.")]) -> None:
-    """Show what a rule checks, why (quoting the guidance), what fails and the fix."""
+    """Show what a rule checks, why (quoting the guidance), what fails, the fix and its examples."""
     rules = {rule.id: rule for rule in load_rules()}
     rule = rules.get(rule_id.strip().lower())
     if rule is None:
         raise InputError(f"there is no rule {rule_id!r}; `dr-audit rules list` shows the ids.")
-    typer.echo(f"{rule.id} ({rule.severity}) — {rule.title}")
-    typer.echo(f"Resource: {rule.resource_type}")
-    typer.echo(f"\nWhy: {rule.rationale}")
-    typer.echo(f"Guidance, \"{rule.guidance_section}\": \"{rule.guidance_quote}\"")
-    for label, part in (("Fix (az CLI template)", "az_cli"), ("Fix (PowerShell template)", "powershell"),
-                        ("Fix (portal)", "portal")):
-        typer.echo(f"\n{label}:\n{rule.fix[part]}")
-    for expect in ("pass", "fail", "unknown"):
+    typer.echo(rule_text(rule))
+
+
+def rule_text(rule: Any) -> str:
+    """A rule as documentation: the fix is shown rendered for the rule's first failing example."""
+    from auditor.engine.conditions import describe
+    from auditor.engine.run import records, render
+    from auditor.inventory.tables import build_inventory
+
+    lines = [f"{rule.id} ({rule.severity}): {rule.title}", f"Resource: {rule.resource_type}", "",
+             f"Why: {rule.rationale}", "", f"Guidance, \"{rule.guidance_section}\":", f"  \"{rule.guidance_quote}\"",
+             "", f"Fails when: {describe(rule.fails)}"]
+    for entry in rule.unknown:
+        lines.append(f"Unknown when: {describe(entry['when'])}")
+    failing = next(example for example in rule.examples if example["expect"] == "fail")
+    table = build_inventory(failing["rows"]).table(rule.table)
+    row = records(table[table["key"] == failing["resource"].strip().lower()])[0]
+    context = dict(row, rule={"id": rule.id, "title": rule.title}, tag_keys={})
+    lines += ["", f"Example finding ({failing['name']}):", "  " + render(rule.message, context), "",
+              "Fix: " + render(rule.fix["summary"], context)]
+    for text in rule.preconditions:
+        lines.append("Precondition: " + render(text, context))
+    for label, part in (("az CLI", "az_cli"), ("PowerShell", "powershell"), ("Portal", "portal")):
+        lines += ["", f"{label}:"] + ["  " + line for line in render(rule.fix[part], context).splitlines()]
+    lines.append("")
+    for expect, heading in (("pass", "Passing examples"), ("fail", "Failing examples"),
+                            ("unknown", "Examples judged unknown")):
         names = [example["name"] for example in rule.examples if example["expect"] == expect]
         if names:
-            typer.echo(f"\nExamples that {expect}: " + "; ".join(names))
+            lines.append(f"{heading}:")
+            lines += [f"  - {name}" for name in names]
+    return "\n".join(lines)
 
 
 def main() -> None:

@@ -127,3 +127,30 @@ _OPERATIONS: dict[str, Callable[[pd.Series, Any], pd.Series]] = {
     "is_null": lambda series, _: series.isna(),
     "not_null": lambda series, _: series.notna(),
 }
+
+
+_WORDS = {"eq": "=", "ne": "≠", "in": "is one of", "not_in": "is none of", "gt": ">", "ge": "≥", "lt": "<", "le": "≤",
+          "is_true": "is true", "is_false": "is false", "is_null": "is missing", "not_null": "is present"}
+
+
+def describe(condition: dict[str, Any]) -> str:
+    """The condition in words, for `dr-audit rules show`."""
+    if "all" in condition:
+        return " and ".join(_grouped(part) for part in condition["all"])
+    if "any" in condition:
+        return " or ".join(_grouped(part) for part in condition["any"])
+    if "not" in condition:
+        return "not " + _grouped(condition["not"])
+    if "predicate" in condition:
+        return f"predicate {condition['predicate']}"
+    operator = next(key for key in condition if key != "column")
+    if operator in FLAG_OPERATORS:
+        return f"{condition['column']} {_WORDS[operator]}"
+    value = condition[operator]
+    shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return f"{condition['column']} {_WORDS[operator]} {shown}"
+
+
+def _grouped(condition: dict[str, Any]) -> str:
+    text = describe(condition)
+    return f"({text})" if ("all" in condition or "any" in condition) else text

@@ -33,6 +33,8 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=False,
+        # A fact missing from Azure's data shows as such rather than as Python's "None".
+        finalize=lambda value: "(unknown)" if value is None else value,
     )
     env.filters["sh"] = lambda value: shlex.quote(str(value))
     env.filters["ps"] = powershell_quote

@@ -232,6 +232,7 @@ def disk_records(rows, config):
         props = _obj(row.get("properties"))
         base.update(
             sku=_lower(_at(row, "sku", "name")),
+            sku_name=_str(_at(row, "sku", "name")),
             size_gb=_number(props.get("diskSizeGB")),
             managed_by_key=_key(row.get("managedBy")),
             disk_state=_str(props.get("diskState")),
@@ -245,7 +246,8 @@ def storage_records(rows, config):
     out = []
     for row in rows:
         base = _base(row, config)
-        base.update(sku=_lower(_at(row, "sku", "name")), account_name=base["name"].lower())
+        base.update(sku=_lower(_at(row, "sku", "name")), sku_name=_str(_at(row, "sku", "name")),
+                    account_name=base["name"].lower())
         out.append(base)
     return out
 

@@ -81,9 +81,9 @@ def build_inventory(rows: list[dict[str, Any]], config: Config | None = None,
                                               "managed_disk_key", "vhd_uri", "vhd_account", "ephemeral",
                                               "vm_disk_size_gb"]),
         "disks": frame(disk_records(by_type[T_DISK], config),
-                        extra("sku", "size_gb", "managed_by_key", "disk_state", "source_key")),
+                        extra("sku", "sku_name", "size_gb", "managed_by_key", "disk_state", "source_key")),
         "storage_accounts": frame(storage_records(by_type[T_STORAGE], config),
-                                   extra("sku", "account_name")),
+                                   extra("sku", "sku_name", "account_name")),
         "vaults": frame(vault_records(by_type[T_VAULT], config),
                          extra("storage_redundancy", "cross_region_restore", "soft_delete_state")),
         "protected_items": frame(protected_item_records(by_type[T_PROTECTED_ITEM], config),
@@ -124,11 +124,12 @@ def build_inventory(rows: list[dict[str, Any]], config: Config | None = None,
 
 def _join_disks(inv: Inventory) -> None:
     """VM → managed disks (disk sku gives redundancy) and VM → VHDs (blob host names the account)."""
-    disks = inv.tables["disks"][["key", "name", "sku", "size_gb"]].rename(
-        columns={"key": "managed_disk_key", "name": "managed_disk_name", "sku": "disk_sku", "size_gb": "disk_size_gb"})
-    accounts = inv.tables["storage_accounts"][["account_name", "id", "name", "resource_group", "sku"]].rename(
+    disks = inv.tables["disks"][["key", "name", "sku", "sku_name", "size_gb"]].rename(
+        columns={"key": "managed_disk_key", "name": "managed_disk_name", "sku": "disk_sku",
+                 "sku_name": "disk_sku_name", "size_gb": "disk_size_gb"})
+    accounts = inv.tables["storage_accounts"][["account_name", "id", "name", "resource_group", "sku", "sku_name"]].rename(
         columns={"account_name": "vhd_account", "id": "account_id", "name": "account_display_name",
-                 "resource_group": "account_resource_group", "sku": "account_sku"})
+                 "resource_group": "account_resource_group", "sku": "account_sku", "sku_name": "account_sku_name"})
     accounts = accounts.drop_duplicates("vhd_account")
     attached = inv.tables["vm_disks"].merge(disks, on="managed_disk_key", how="left").merge(
         accounts, on="vhd_account", how="left")
@@ -147,7 +148,8 @@ def _join_disks(inv: Inventory) -> None:
         attached["managed_disk_name"].fillna(attached["disk_name"]).fillna(attached["managed_disk_key"])
         .fillna(attached["vhd_uri"]).fillna("")
     )
-    attached["label_with_sku"] = attached["label"] + " (" + attached["disk_sku"].fillna(attached["account_sku"]).fillna("?") + ")"
+    sku_shown = attached["disk_sku_name"].astype("object").fillna(attached["account_sku_name"]).fillna("?")
+    attached["label_with_sku"] = attached["label"] + " (" + sku_shown + ")"
     inv.tables["vm_disks"] = attached
 
     def listed(mask: pd.Series, column: str) -> pd.Series:
@@ -415,9 +417,10 @@ def _join_availability(inv: Inventory) -> None:
 def _join_images(inv: Inventory) -> None:
     """Image → its sources; a VHD source is safe only in a read-access geo-redundant account."""
     sources = inv.tables["image_sources"]
-    accounts = inv.tables["storage_accounts"][["account_name", "name", "resource_group", "sku"]].drop_duplicates(
-        "account_name").rename(columns={"account_name": "vhd_account", "name": "account_display_name",
-                                        "resource_group": "account_resource_group", "sku": "account_sku"})
+    accounts = inv.tables["storage_accounts"][["account_name", "name", "resource_group", "sku", "sku_name"]]
+    accounts = accounts.drop_duplicates("account_name").rename(columns={
+        "account_name": "vhd_account", "name": "account_display_name", "resource_group": "account_resource_group",
+        "sku": "account_sku", "sku_name": "account_sku_name"})
     sources = sources.merge(accounts, on="vhd_account", how="left")
     is_vhd = sources["source_kind"].eq("vhd")
     sources["unknown"] = is_vhd & sources["account_sku"].isna()
@@ -425,7 +428,8 @@ def _join_images(inv: Inventory) -> None:
         READ_ACCESS_GEO_ACCOUNT_SKUS))
     sources["label"] = sources["source_kind"] + " " + sources["source"].str.rsplit("/", n=1).str[-1] + (
         " in account " + sources["account_display_name"].fillna(sources["vhd_account"]).fillna("?") + " ("
-        + sources["account_sku"].fillna("not in inventory") + ")").where(is_vhd, " (stored in-region only)")
+        + sources["account_sku_name"].astype("object").fillna("not in inventory") + ")").where(
+        is_vhd, " (stored in-region only)")
     inv.tables["image_sources"] = sources
     group = sources.groupby("image_key")
     facts = pd.DataFrame({
