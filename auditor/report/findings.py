@@ -92,6 +92,7 @@ def build_findings(
             "score": round(100.0 * passed_points / evaluated_points, 1) if evaluated_points else None,
             "unknown": len(unknown),
             "rules_evaluated": len(results),
+            "vms": _vm_protection(inventory),
         },
         "findings": findings,
         "unknown": unknown,
@@ -124,8 +125,26 @@ def _finding(rule: Rule, row: dict[str, Any], config: Any) -> dict[str, Any]:
         "rank_score": score,
         "rank_reason": reason,
         "tags": row.get("tags") or {},
+        "context": {"workload": row.get("workload"), "owner": row.get("owner"), "tier": row.get("tier")},
         "waived": False,
         "waiver": None,
+    }
+
+
+def _vm_protection(inventory: Inventory) -> dict[str, Any]:
+    """How protected the VMs are: any active backup, and geo-redundant protection (an active item in a
+    GeoRedundant vault, or Site Recovery replication), overall and per region."""
+    vms = inventory.vms
+    backed_up = vms["active_backup_item_count"].gt(0)
+    geo = vms["geo_protected"]
+    by_region = vms.assign(backed_up=backed_up, geo=geo).groupby(vms["location"].fillna("(unknown)"))
+    regions = by_region.agg(total=("key", "size"), backed_up=("backed_up", "sum"), geo_protected=("geo", "sum"))
+    return {
+        "total": int(len(vms)),
+        "backed_up": int(backed_up.sum()),
+        "geo_protected": int(geo.sum()),
+        "by_region": {region: {key: int(value) for key, value in counts.items()}
+                      for region, counts in regions.to_dict("index").items()},
     }
 
 
