@@ -402,6 +402,7 @@ def snapshot_records(rows, config):
         base.update(
             source_key=_key(_at(props, "creationData", "sourceResourceId")),
             time_created=_str(props.get("timeCreated")),
+            incremental=_bool(props.get("incremental")),
             size_gb=_number(props.get("diskSizeGB")),
         )
         out.append(base)

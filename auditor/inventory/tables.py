@@ -103,7 +103,7 @@ def build_inventory(rows: list[dict[str, Any]], config: Config | None = None,
                                          extra("target_regions", "target_region_count", "target_regions_known",
                                                "gallery_name", "image_definition", "version_name")),
         "snapshots": frame(snapshot_records(by_type[T_SNAPSHOT], config),
-                            extra("source_key", "time_created", "size_gb")),
+                            extra("source_key", "time_created", "size_gb", "incremental")),
     }
     moment = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
     moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
@@ -166,6 +166,8 @@ def _join_disks(inv: Inventory) -> None:
         "lrs_managed_disk_count": counted(attached["is_lrs"]),
         "zrs_managed_disk_count": counted(attached["is_zrs"]),
         "unknown_managed_disk_count": counted(managed & ~attached["disk_known"]),
+        # Known SKUs that are neither LRS nor ZRS (a SKU Azure adds later): "all ZRS" must not ignore them.
+        "other_sku_managed_disk_count": counted(attached["disk_known"] & ~attached["is_lrs"] & ~attached["is_zrs"]),
         "vhd_count": counted(vhd),
         "vhd_local_count": counted(attached["is_vhd_local"]),
         "vhd_geo_count": counted(attached["is_vhd_geo"]),
@@ -174,6 +176,7 @@ def _join_disks(inv: Inventory) -> None:
         "lrs_disk_gib": gib(attached["is_lrs"]),
     })
     facts["lrs_disks"] = listed(attached["is_lrs"], "label_with_sku")
+    facts["zrs_disks"] = listed(attached["is_zrs"], "label_with_sku")
     facts["unknown_disks"] = listed(managed & ~attached["disk_known"], "label")
     facts["local_vhds"] = listed(attached["is_vhd_local"], "label_with_sku")
     facts["unknown_vhds"] = listed(vhd & ~attached["account_known"], "vhd_uri")
@@ -181,8 +184,8 @@ def _join_disks(inv: Inventory) -> None:
     facts["ephemeral_os_disk"] = attached["ephemeral"].astype(bool).groupby(attached["vm_key"]).any()
     inv.tables["vms"] = _attach(inv.tables["vms"], facts, counts=[
         "managed_disk_count", "lrs_managed_disk_count", "zrs_managed_disk_count", "unknown_managed_disk_count",
-        "vhd_count", "vhd_local_count", "vhd_geo_count", "unknown_vhd_count", "disk_gib", "lrs_disk_gib"],
-        lists=["lrs_disks", "unknown_disks", "local_vhds", "unknown_vhds", "vhd_accounts"],
+        "other_sku_managed_disk_count", "vhd_count", "vhd_local_count", "vhd_geo_count", "unknown_vhd_count", "disk_gib", "lrs_disk_gib"],
+        lists=["lrs_disks", "zrs_disks", "unknown_disks", "local_vhds", "unknown_vhds", "vhd_accounts"],
         flags=["ephemeral_os_disk"])
 
 
@@ -290,8 +293,10 @@ def _join_backup(inv: Inventory) -> None:
         "geo_backup_count": (vm_items["geo_cover"] == "yes").groupby(vm_items["source_key"]).sum(),
         "geo_unknown_backup_count": (vm_items["geo_cover"] == "unknown").groupby(vm_items["source_key"]).sum(),
     })
-    replicated = inv.tables["replicated_items"]
-    facts["replicated"] = replicated.groupby("source_key").size() > 0
+    # A VM may be replicated by Site Recovery without any backup item: widen the facts to those VMs.
+    replicated_keys = pd.Index(inv.tables["replicated_items"]["source_key"].dropna().unique())
+    facts = facts.reindex(facts.index.union(replicated_keys))
+    facts["replicated"] = facts.index.isin(replicated_keys)
     vms = _attach(inv.tables["vms"], facts, counts=[
         "backup_item_count", "active_backup_item_count", "healthy_backup_item_count", "geo_backup_count",
         "geo_unknown_backup_count"], flags=["replicated"])
@@ -540,7 +545,7 @@ def _join_workloads(inv: Inventory) -> None:
     workloads["unprotected_vms"] = uncovered.groupby("workload_key")["name"].agg(sorted).reindex(workloads.index)
     workloads["unknown_vms"] = unknown.groupby("workload_key")["name"].agg(sorted).reindex(workloads.index)
     fix_columns = ["id", "name", "subscription_id", "resource_group", "location", "fix_vault_name",
-                   "fix_vault_resource_group", "fix_vault_exists", "fix_policy_name"]
+                   "fix_vault_resource_group", "fix_vault_exists", "fix_policy_name", "fix_policy_exists"]
     workloads["unprotected_vm_fixes"] = uncovered.groupby("workload_key")[fix_columns].apply(
         lambda frame: frame.to_dict("records")).reindex(workloads.index) if len(uncovered) else None
     workloads = workloads.reset_index()

@@ -100,7 +100,7 @@ def build_findings(
 
 
 def _finding(rule: Rule, row: dict[str, Any], config: Any) -> dict[str, Any]:
-    context = dict(row, rule={"id": rule.id, "title": rule.title}, tag_keys={
+    context = dict(row, rule={"id": rule.id, "title": rule.title}, config=config, tag_keys={
         "tier": config.tier_tag, "rpo": config.rpo_tag, "workload": config.workload_tag})
     score, reason = rank_score(rule.severity, row.get("tier"), row.get("affected_vms") or 0,
                                row.get("gib_at_risk") or 0)
