@@ -12,7 +12,7 @@ import pytest
 from auditor.engine.run import run_rules
 from auditor.inventory.snapshot import read_snapshot
 from auditor.inventory.tables import build_inventory
-from auditor.pipeline import load_rules
+from auditor.pipeline import load_rules, parse_as_of
 from auditor.resources import demo_estate
 from browser import open_local_page
 
@@ -22,7 +22,9 @@ RULES = load_rules()
 
 @pytest.fixture(scope="module")
 def results():
-    inventory = build_inventory(read_snapshot(demo_estate()).rows)
+    snapshot = read_snapshot(demo_estate())
+    # Staleness is measured from the estate's capture time, as `dr-audit demo` does.
+    inventory = build_inventory(snapshot.rows, as_of=parse_as_of(snapshot.captured_at))
     return {result.rule.id: result for result in run_rules(inventory, RULES)}
 
 

@@ -323,6 +323,7 @@ def policy_records(rows, config):
             schedule_frequency=_lower(schedule.get("scheduleRunFrequency")),
             hourly_interval=_number(hourly.get("interval")),
             hourly_window_hours=_number(hourly.get("scheduleWindowDuration")),
+            policy_type=_str(props.get("policyType")),  # V1 standard, V2 enhanced
         )
         out.append(base)
     return out

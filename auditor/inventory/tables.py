@@ -92,7 +92,7 @@ def build_inventory(rows: list[dict[str, Any]], config: Config | None = None,
                                         "container_name", "item_name")),
         "policies": frame(policy_records(by_type[T_POLICY], config),
                            extra("vault_key", "backup_management_type", "schedule_frequency", "hourly_interval",
-                                 "hourly_window_hours")),
+                                 "hourly_window_hours", "policy_type")),
         "replicated_items": frame(replicated_item_records(by_type[T_REPLICATED_ITEM], config),
                                    extra("vault_key", "source_key", "protection_state")),
         "availability_sets": frame(avset_rows, extra()),
@@ -233,6 +233,7 @@ def _policy_schedule(policies: pd.DataFrame, config: Config) -> pd.DataFrame:
     outside = (24.0 - window).where(hourly & window.lt(24), 0.0).fillna(0.0)
     return pd.DataFrame({
         "policy_key": policies["key"],
+        "policy_type": policies["policy_type"],
         "policy_interval_hours": interval,
         "stale_after_hours": config.staleness_multiplier * interval + outside,
     })
@@ -301,12 +302,15 @@ def _join_backup(inv: Inventory) -> None:
         "backup_item_count", "active_backup_item_count", "healthy_backup_item_count", "geo_backup_count",
         "geo_unknown_backup_count"], flags=["replicated"])
     for column in ("vault_key", "vault_name", "vault_resource_group", "vault_storage_redundancy", "protection_state",
-                   "policy_name", "policy_known", "policy_interval_hours", "stale_after_hours",
+                   "policy_name", "policy_known", "policy_type", "policy_interval_hours", "stale_after_hours",
                    "recovery_point_age_hours", "last_backup_status", "last_recovery_point", "problem",
                    "container_name", "item_name"):
         vms["backup_" + column] = vms["key"].map(best[column]) if len(best) else None
     vms["rpo_hours"] = parse_durations_hours(vms["rpo_tag"])
     vms["rpo_tag_invalid"] = vms["rpo_tag"].notna() & vms["rpo_hours"].isna()
+    # False when either side is missing: the rule reports those as unknown.
+    vms["rpo_shorter_than_policy_interval"] = (
+        vms["rpo_hours"] < pd.to_numeric(vms["backup_policy_interval_hours"], errors="coerce")).fillna(False)
     inv.tables["vms"] = vms
 
 
