@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from auditor.report.html import render_html, write_html
+from auditor.report.html import render_html
 
 try:
     from tests.browser import open_local_page
@@ -97,6 +97,8 @@ def build_report() -> dict:
                  "portal": "1. Open the VM\n2. Operations > Backup\n3. Select vault rsv-prod-weu and DefaultPolicy"},
             rank=1, rank_score=376.0,
             rank_reason="high severity (60) x tier critical (x2.0) + 1 VM affected + 256 GiB at risk",
+            tags={"owner": HOSTILE, "workload": "payments", "dr-tier": "critical"},
+            context={"workload": "payments", "owner": HOSTILE, "tier": "critical"},
         ),
         finding(
             rule_id="workload-single-region", severity="medium",
@@ -137,6 +139,9 @@ def build_report() -> dict:
                           "microsoft.recoveryservices/vaults": 6},
             "findings_by_severity": {"high": 1, "medium": 2, "low": 1},
             "score": 72.5,
+            "vms": {"total": 1200, "backed_up": 900, "geo_protected": 780,
+                    "by_region": {"westeurope": {"total": 800, "backed_up": 600, "geo_protected": 560},
+                                  "northeurope": {"total": 400, "backed_up": 300, "geo_protected": 220}}},
         },
         "findings": findings,
         "unknown": [
@@ -156,6 +161,7 @@ RULES = {
         "resource": "microsoft.compute/virtualmachines",
         "rationale": "LRS and Premium disks: it is especially important to leverage periodic DR backups.",
         "guidance": "Disaster Recovery Solution: Azure Backup Service",
+        "guidance_quote": "it is especially important to leverage periodic DR backups",
     },
     "vm-unmanaged-lrs-disk-no-backup": {
         "id": "vm-unmanaged-lrs-disk-no-backup", "title": "VM with unmanaged LRS disks has no backup",
@@ -167,10 +173,15 @@ RULES = {
         "resource": "workload", "rationale": "Regional disasters need a copy elsewhere.",
         "guidance": "Scenario 1 and Scenario 2",
     },
+    "vm-zrs-disk-no-backup": {
+        "id": "vm-zrs-disk-no-backup", "title": "VM with ZRS disks has no backup", "severity": "medium",
+        "resource": "microsoft.compute/virtualmachines", "rationale": "ZRS survives a zone, not a region.",
+        "guidance": "Introduction",
+    },
 }
 
-EXPECTED_ROW_ORDER = [  # open findings by rank, then the waived one
-    ("1", HOSTILE_NAME), ("3", "rsv-prod-weu"), ("4", "billing"), ("5", "dev-db-os-snap"), ("2", "rsv-dev-weu"),
+EXPECTED_GAP_ORDER = [  # open findings by rank; the waived one has its own section
+    ("1", HOSTILE_NAME), ("3", "rsv-prod-weu"), ("4", "billing"), ("5", "dev-db-os-snap"),
 ]
 
 
@@ -203,16 +214,15 @@ def test_no_external_urls_in_attributes():
     assert ('<link rel="icon" href="data:,">') in page
 
 
-def test_copy_script_hash_matches_content_security_policy():
+def test_script_hash_matches_content_security_policy():
     page = render_html(build_report(), RULES, TEMPLATES)
     scripts = own_scripts(page)
     assert len(scripts) == 1
+    assert scripts[0] == (TEMPLATES / "report.js").read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(scripts[0].encode("utf-8")).digest()).decode()
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page).group(1)
-    assert f"'sha256-{digest}'" in csp, (
-        f"templates/report.html.j2: the copy script changed; set script-src to 'sha256-{digest}'"
-    )
-    assert "default-src 'none'" in csp
+    assert f"'sha256-{digest}'" in csp
+    assert "default-src 'none'" in csp and "'unsafe-inline'" not in csp.split("script-src")[1]
 
 
 def test_hostile_names_are_escaped_in_markup():
@@ -222,23 +232,55 @@ def test_hostile_names_are_escaped_in_markup():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_only_top_n_findings_are_listed_and_the_rest_are_pointed_to():
+def test_headline_numbers_come_from_the_findings_document():
+    page = render_html(build_report(), RULES, TEMPLATES)
+    assert re.search(r'id="geo-share">65<', page)  # 780 of 1200 VMs
+    assert re.search(r'id="crit-high">1<', page)
+    assert "780 of 1,200 virtual machines (65%)" in " ".join(page.split())
+    assert page.count('<svg class="chart"') == 4  # severity, regions, subscriptions, rules; no trend without history
+
+
+def test_trend_chart_appears_only_with_history():
     report = build_report()
-    template = report["findings"][0]
+    assert 'id="trend"' not in render_html(report, RULES, TEMPLATES)
+    report["history"] = [{"as_of": "2026-11-18T07:55:00Z", "findings_by_severity": {"high": 3, "medium": 4}},
+                         {"as_of": "2026-11-25T07:55:00Z", "findings_by_severity": {"high": 1, "medium": 2, "low": 1}}]
+    page = render_html(report, RULES, TEMPLATES)
+    assert 'id="trend"' in page and "2026-11-18" in page
+
+
+def test_findings_table_is_capped_and_points_at_the_csv():
+    report = build_report()
+    template = report["findings"][2]
     report["findings"] = []
     for i in range(60, 0, -1):
         f = copy.deepcopy(template)
         f.update(rank=i, resource_name=f"vm{i:03d}", resource_id=vm_id(SUB_PROD, "rg", f"vm{i:03d}"))
         report["findings"].append(f)
-    page = render_html(report, RULES, TEMPLATES)
-    rows = re.findall(r'<tr class="finding[^"]*" data-rank="(\d+)"', page)
-    assert rows == [str(i) for i in range(1, 51)]
-    assert "10 more findings not shown here" in page
-    assert "findings.json" in page
+    page = render_html(report, RULES, TEMPLATES, table_limit=50)
+    table = page.split('id="findings-table"')[1].split("</table>")[0]
+    assert re.findall(r'<td class="num" data-v="(\d+)">', table) == [str(i) for i in range(1, 51)]
+    assert "10 lower-ranked findings not listed here" in page and "findings.csv" in page
 
-    fewer = render_html(report, RULES, TEMPLATES, top_n=5)
-    assert len(re.findall(r'<tr class="finding', fewer)) == 5
-    assert "55 more findings not shown here" in fewer
+    top = render_html(report, RULES, TEMPLATES, top_n=5)
+    assert re.findall(r'<tr class="finding" data-rank="(\d+)"', top) == ["1", "2", "3", "4", "5"]
+    assert "more-findings" not in top  # 60 rows fit the default table
+
+
+def test_rule_sections_combine_the_fix_commands_of_every_affected_resource():
+    report = build_report()
+    twin = copy.deepcopy(report["findings"][2])
+    twin.update(rank=6, resource_name="app02", resource_id=vm_id(SUB_PROD, "rg-payments", "app02"))
+    twin["fix"] = dict(twin["fix"], az_cli="az backup protection enable-for-vm --vm app02")
+    report["findings"].append(twin)
+    page = render_html(report, RULES, TEMPLATES)
+    section = page.split('id="rule-vm-lrs-disk-no-backup"')[1].split("</article>")[0]
+    assert "2 open" in section and "especially important to leverage periodic DR backups" in section
+    assert "# 2. app02 (rg-payments)" in section and "--vm app02" in section
+    assert "Fix commands for all 2 affected resources" in section
+    # Rules without findings are listed as such, never with commands.
+    passed = page.split("No findings for 1 rule")[1].split("</ul>")[0]
+    assert "VM with ZRS disks has no backup" in passed
 
 
 def test_missing_and_null_fields_render():
@@ -253,17 +295,11 @@ def test_missing_and_null_fields_render():
         "unknown": [{"rule_id": None}],
     }
     page = render_html(sparse, None, TEMPLATES)
-    assert "dr-audit report" in page
+    assert "Backup and disaster-recovery audit" in page
     assert "vm9" in page  # name falls back to the id's last segment
     assert "Audit incomplete" in page  # a scope without a status is not assumed complete
-    assert render_html({}, {}, TEMPLATES).count("<table") == 0
-
-
-def test_write_html_is_atomic_and_complete(tmp_path):
-    target = tmp_path / "out" / "report.html"
-    write_html(build_report(), RULES, TEMPLATES, target)
-    assert target.read_text(encoding="utf-8").rstrip().endswith("</html>")
-    assert [p.name for p in target.parent.iterdir()] == ["report.html"]
+    empty = render_html({}, {}, TEMPLATES)
+    assert "No open gaps were found" in empty and 'id="findings-table"' not in empty
 
 
 # ---------------------------------------------------------------- in a real browser
@@ -272,7 +308,7 @@ def test_write_html_is_atomic_and_complete(tmp_path):
 @pytest.fixture
 def report_page(tmp_path):
     path = tmp_path / "report.html"
-    write_html(build_report(), RULES, TEMPLATES, path)
+    path.write_text(render_html(build_report(), RULES, TEMPLATES), encoding="utf-8")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with open_local_page(path, screenshot_path=ARTIFACTS / "report.png") as visit:
         yield visit
@@ -300,6 +336,9 @@ def test_report_in_headless_chromium(report_page):
     assert counts == [["Critical", "0"], ["High", "1"], ["Medium", "2"], ["Low", "1"]]
     assert page.locator("#resources-audited").inner_text() == "3,306"
     assert page.locator("#unknown-count").inner_text() == "2"
+    assert page.locator("#geo-share").inner_text().startswith("65")
+    assert page.locator("svg.chart").count() == 4
+    assert page.get_by_role("img", name="Virtual machines per region by protection").is_visible()
 
     # The incomplete scope is called out at the top, with its reason.
     callout = page.get_by_role("region", name=re.compile("Audit incomplete"))
@@ -308,19 +347,22 @@ def test_report_in_headless_chromium(report_page):
     assert SUB_LOCKED in callout_text and "no Reader role" in callout_text
     assert SUB_PROD not in callout_text
 
-    # Ranked gaps in rank order, waived last and marked so.
+    # Ranked gaps in rank order; the waived one is in its own section.
     rows = page.locator("table.gaps tbody tr")
     order = [(rows.nth(i).locator("th").inner_text(), rows.nth(i).locator(".res-name").inner_text())
              for i in range(rows.count())]
-    assert order == EXPECTED_ROW_ORDER
-    assert "Waived" in rows.nth(4).inner_text()
+    assert order == EXPECTED_GAP_ORDER
+    waived = page.get_by_role("region", name="Waived findings")
+    assert "rsv-dev-weu" in waived.inner_text() and "platform-team@contoso.com" in waived.inner_text()
     first = rows.nth(0)
     assert first.locator(".sev").inner_text() == "High"  # a text label, not colour alone
     assert "x tier critical (x2.0)" in first.inner_text()
     assert "Enable Azure Backup into vault rsv-prod-weu" in first.inner_text()
+    assert "payments" in first.locator("td.ctx").inner_text()  # business context
 
     # Hostile input shows as literal text and never runs.
     assert first.locator(".res-name").inner_text() == HOSTILE_NAME
+    assert HOSTILE in first.locator("td.ctx").inner_text()
     assert HOSTILE in page.locator("body").inner_text()
     assert page.evaluate("document.querySelectorAll('script').length") == 1
 
@@ -350,3 +392,11 @@ def test_report_in_headless_chromium(report_page):
     assert report_page.console_errors == [] and report_page.page_errors == [] and report_page.dialogs == []
     assert report_page.external_requests == []
     report_page.screenshot(ARTIFACTS / "report-fix-open.png")
+
+
+def test_printed_report_leaves_out_controls(report_page):
+    page = report_page.page
+    page.emulate_media(media="print")
+    assert not page.locator("#findings-filter").is_visible()
+    assert not page.locator("button.copy").first.is_visible()
+    assert page.locator("#summary").is_visible() and page.locator("table.gaps").is_visible()
