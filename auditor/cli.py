@@ -48,7 +48,9 @@ rules_app = typer.Typer(help="The rule catalog: ids, severities, rationale and f
 app.add_typer(rules_app, name="rules")
 
 OutOption = Annotated[Path, typer.Option("--out", help="Directory for the report files.")]
-FormatOption = Annotated[str, typer.Option("--format", help="Comma-separated report formats: html,json.")]
+FormatOption = Annotated[str, typer.Option(
+    "--format", help="Comma-separated report formats: html,md,json,csv,sarif,junit (report.html, summary.md, "
+    "findings.json, findings.csv, findings.sarif, junit.xml).")]
 ConfigOption = Annotated[Optional[Path], typer.Option(
     "--config", help="YAML settings: tag keys and thresholds (see README, Configuration).")]
 AsOfOption = Annotated[Optional[str], typer.Option(

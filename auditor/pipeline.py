@@ -17,10 +17,15 @@ from auditor.errors import InputError
 from auditor.inventory.snapshot import Snapshot
 from auditor.inventory.tables import build_inventory
 from auditor.report.findings import build_findings
+from auditor.report.csv_writer import render_csv
+from auditor.report.html import render_html
+from auditor.report.junit import render_junit
+from auditor.report.markdown import render_markdown
+from auditor.report.sarif import render_sarif
 from auditor.resources import rules_dir, templates_dir
 
 FORMATS = ("html", "md", "json", "csv", "sarif", "junit")
-IMPLEMENTED_FORMATS = ("html", "json")
+IMPLEMENTED_FORMATS = FORMATS
 FILE_NAMES = {"html": "report.html", "md": "summary.md", "json": "findings.json", "csv": "findings.csv",
               "sarif": "findings.sarif", "junit": "junit.xml"}
 FAIL_ON = SEVERITIES + ("never",)
@@ -78,6 +83,7 @@ def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
     inventory = build_inventory(snapshot.rows, options.config, as_of)
     results = run_rules(inventory, rules)
     report = build_findings(snapshot=snapshot, inventory=inventory, results=results, as_of=as_of)
+    # Every format is rendered in memory first: a failure in any leaves --out untouched.
     rendered = {fmt: RENDERERS[fmt](report, rules) for fmt in options.formats}
     written = write_atomically(options.out_dir, {FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
     return AuditOutcome(report=report, written={fmt: written[FILE_NAMES[fmt]] for fmt in rendered},
@@ -108,19 +114,39 @@ def _render_json(report: dict[str, Any], rules: list[Rule]) -> str:
 
 
 def _render_html(report: dict[str, Any], rules: list[Rule]) -> str:
-    from auditor.report.html import render_html
-
     return render_html(report, rule_summaries(rules), templates_dir())
 
 
+def _render_markdown(report: dict[str, Any], rules: list[Rule]) -> str:
+    return render_markdown(report, rule_summaries(rules), templates_dir())
+
+
+def _render_csv(report: dict[str, Any], rules: list[Rule]) -> str:
+    return render_csv(report)
+
+
+def _render_sarif(report: dict[str, Any], rules: list[Rule]) -> str:
+    return render_sarif(report, rule_summaries(rules))
+
+
+def _render_junit(report: dict[str, Any], rules: list[Rule]) -> str:
+    return render_junit(report, rule_summaries(rules))
+
+
 def rule_summaries(rules: list[Rule]) -> dict[str, dict[str, str]]:
+    """The catalog as plain data for the writers: every rule, whether or not it found anything."""
     return {rule.id: {"id": rule.id, "title": rule.title, "severity": rule.severity, "resource": rule.resource_type,
-                      "rationale": rule.rationale, "guidance": rule.guidance_section} for rule in rules}
+                      "rationale": " ".join(rule.rationale.split()), "guidance": rule.guidance_section,
+                      "guidance_quote": " ".join(rule.guidance_quote.split())} for rule in rules}
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any], list[Rule]], str]] = {
-    "json": _render_json,
     "html": _render_html,
+    "md": _render_markdown,
+    "json": _render_json,
+    "csv": _render_csv,
+    "sarif": _render_sarif,
+    "junit": _render_junit,
 }
 
 
@@ -136,7 +162,8 @@ def write_atomically(out_dir: Path, files: dict[str, str]) -> dict[str, Path]:
     os.umask(umask)
     try:
         for name, text in files.items():
-            handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=out_dir, prefix=f".{name}.",
+            # newline="": the text is written exactly as rendered (CSV keeps its CRLF, the rest LF).
+            handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=out_dir, prefix=f".{name}.",
                                                  suffix=".tmp", delete=False)
             with handle:
                 handle.write(text)
