@@ -51,6 +51,8 @@ OutOption = Annotated[Path, typer.Option("--out", help="Directory for the report
 FormatOption = Annotated[str, typer.Option(
     "--format", help="Comma-separated report formats: html,md,json,csv,sarif,junit (report.html, summary.md, "
     "findings.json, findings.csv, findings.sarif, junit.xml).")]
+MaskIdsOption = Annotated[bool, typer.Option(
+    "--mask-ids", help="Hide subscription and tenant ids in every report file (kept as their first 4 characters).")]
 ConfigOption = Annotated[Optional[Path], typer.Option(
     "--config", help="YAML settings: tag keys and thresholds (see README, Configuration).")]
 AsOfOption = Annotated[Optional[str], typer.Option(
@@ -79,13 +81,14 @@ def _root(
 
 
 def _run(snapshot_path: Path, out: Path, formats: str, fail_on: FailOn, as_of: Optional[str],
-         config: Optional[Path]) -> AuditOutcome:
+         config: Optional[Path], mask_ids: bool = False) -> AuditOutcome:
     options = AuditOptions(
         out_dir=out,
         formats=parse_formats(formats),
         fail_on=fail_on.value,
         as_of=parse_as_of(as_of) if as_of else None,
         config=load_config(config),
+        mask_ids=mask_ids,
     )
     snapshot = read_snapshot(snapshot_path)
     return audit(snapshot, options)
@@ -126,9 +129,10 @@ def demo(
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that fails the run.")] = FailOn.never,
     as_of: AsOfOption = None,
     config: ConfigOption = None,
+    mask_ids: MaskIdsOption = False,
 ) -> None:
     """Audit the bundled demo estate (no credentials, no network) and write the reports."""
-    _finish(_run(demo_estate(), out, format, fail_on, as_of, config))
+    _finish(_run(demo_estate(), out, format, fail_on, as_of, config, mask_ids))
 
 
 @app.command(epilog=EXIT_CODES)
@@ -140,9 +144,10 @@ def check(
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that fails the run.")] = FailOn.high,
     as_of: AsOfOption = None,
     config: ConfigOption = None,
+    mask_ids: MaskIdsOption = False,
 ) -> None:
     """Run the rules on a snapshot file and write the reports; exit 1 when a finding reaches --fail-on."""
-    _finish(_run(snapshot, out, format, fail_on, as_of, config))
+    _finish(_run(snapshot, out, format, fail_on, as_of, config, mask_ids))
 
 
 @rules_app.command("list")

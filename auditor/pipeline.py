@@ -16,11 +16,12 @@ from auditor.engine.run import run_rules
 from auditor.errors import InputError
 from auditor.inventory.snapshot import Snapshot
 from auditor.inventory.tables import build_inventory
-from auditor.report.findings import build_findings
 from auditor.report.csv_writer import render_csv
+from auditor.report.findings import build_findings
 from auditor.report.html import render_html
 from auditor.report.junit import render_junit
 from auditor.report.markdown import render_markdown
+from auditor.report.masking import mask_report, tenant_ids
 from auditor.report.sarif import render_sarif
 from auditor.resources import rules_dir, templates_dir
 
@@ -39,6 +40,7 @@ class AuditOptions:
     as_of: datetime | None = None
     config: Config = field(default_factory=Config)
     rules_path: Path | None = None
+    mask_ids: bool = False
 
 
 @dataclass
@@ -84,7 +86,8 @@ def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
     results = run_rules(inventory, rules)
     report = build_findings(snapshot=snapshot, inventory=inventory, results=results, as_of=as_of)
     # Every format is rendered in memory first: a failure in any leaves --out untouched.
-    rendered = {fmt: RENDERERS[fmt](report, rules) for fmt in options.formats}
+    shared = mask_report(report, tenant_ids(snapshot.rows)) if options.mask_ids else report
+    rendered = {fmt: RENDERERS[fmt](shared, rules) for fmt in options.formats}
     written = write_atomically(options.out_dir, {FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
     return AuditOutcome(report=report, written={fmt: written[FILE_NAMES[fmt]] for fmt in rendered},
                         exit_code=gate(report, options.fail_on))
