@@ -28,9 +28,12 @@ T_POLICY = "microsoft.recoveryservices/vaults/backuppolicies"
 T_REPLICATED_ITEM = (
     "microsoft.recoveryservices/vaults/replicationfabrics/replicationprotectioncontainers/replicationprotecteditems"
 )
+# Written by `--deep` beside the Resource Graph rows (auditor/inventory/enrich.py).
+T_INSTANCE_VIEW = "microsoft.compute/virtualmachines/instanceview"
+T_VAULT_DETAILS = "microsoft.recoveryservices/vaults/dr-audit-details"
 KNOWN_TYPES = (
     T_VM, T_DISK, T_SNAPSHOT, T_IMAGE, T_GALLERY_IMAGE_VERSION, T_AVSET, T_STORAGE,
-    T_VAULT, T_PROTECTED_ITEM, T_POLICY, T_REPLICATED_ITEM,
+    T_VAULT, T_PROTECTED_ITEM, T_POLICY, T_REPLICATED_ITEM, T_INSTANCE_VIEW, T_VAULT_DETAILS,
 )
 
 LRS_DISK_SKUS = frozenset({"standard_lrs", "standardssd_lrs", "premium_lrs", "ultrassd_lrs", "premiumv2_lrs"})
@@ -407,4 +410,31 @@ def snapshot_records(rows, config):
             size_gb=_number(props.get("diskSizeGB")),
         )
         out.append(base)
+    return out
+
+
+def instance_view_records(rows, config):
+    out = []
+    for row in rows:
+        key = _key(row["id"]) or ""
+        statuses = _list(_at(row, "properties", "vmAgent", "statuses"))
+        shown = [_str(_at(status, "displayStatus")) for status in statuses if _str(_at(status, "displayStatus"))]
+        out.append({
+            "vm_key": key.rsplit("/", 1)[0] if key.endswith("/instanceview") else key,
+            "agent_status": ", ".join(shown) or "no VM agent reported",
+            "agent_ready": any(status.lower() == "ready" for status in shown),
+        })
+    return out
+
+
+def vault_details_records(rows, config):
+    out = []
+    for row in rows:
+        key = _key(row["id"]) or ""
+        redundancy = _obj(_at(row, "properties", "redundancySettings"))
+        out.append({
+            "vault_key": key.rsplit("/", 1)[0],
+            "details_storage_redundancy": _str(redundancy.get("standardTierStorageRedundancy")),
+            "details_cross_region_restore": _str(redundancy.get("crossRegionRestore")),
+        })
     return out

@@ -22,10 +22,11 @@ from auditor.regions import paired_regions
 from auditor.inventory.rows import (
     ACTIVE_PROTECTION_STATES, BASE_COLUMNS, GEO_ACCOUNT_SKUS, KNOWN_TYPES, LRS_DISK_SKUS,
     READ_ACCESS_GEO_ACCOUNT_SKUS, T_AVSET, T_DISK, T_GALLERY_IMAGE_VERSION, T_IMAGE, T_POLICY,
-    T_PROTECTED_ITEM, T_REPLICATED_ITEM, T_SNAPSHOT, T_STORAGE, T_VAULT, T_VM, ZRS_DISK_SKUS,
+    T_INSTANCE_VIEW, T_PROTECTED_ITEM, T_REPLICATED_ITEM, T_SNAPSHOT, T_STORAGE, T_VAULT, T_VAULT_DETAILS, T_VM,
+    ZRS_DISK_SKUS,
     avset_records, disk_records, frame, gallery_version_records, image_records, policy_records,
     protected_item_records, replicated_item_records, snapshot_records, storage_records, vault_records,
-    vm_records, blob_account_name, region,
+    vm_records, blob_account_name, instance_view_records, region, vault_details_records,
 )
 
 __all__ = ["Inventory", "build_inventory", "blob_account_name", "region"]
@@ -67,7 +68,8 @@ def build_inventory(rows: list[dict[str, Any]], config: Config | None = None,
             continue
         seen.add(row_key)
         bucket.append(row)
-        counts[kind] = counts.get(kind, 0) + 1
+        if kind not in (T_INSTANCE_VIEW, T_VAULT_DETAILS):  # enrichment rows are facts, not resources
+            counts[kind] = counts.get(kind, 0) + 1
 
     vm_rows, attachment_rows = vm_records(by_type[T_VM], config)
     avset_rows, avset_member_rows = avset_records(by_type[T_AVSET], config)
@@ -107,7 +109,12 @@ def build_inventory(rows: list[dict[str, Any]], config: Config | None = None,
     }
     moment = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
     moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    tables["instance_views"] = frame(instance_view_records(by_type[T_INSTANCE_VIEW], config),
+                                     ["vm_key", "agent_status", "agent_ready"])
+    tables["vault_details"] = frame(vault_details_records(by_type[T_VAULT_DETAILS], config),
+                                    ["vault_key", "details_storage_redundancy", "details_cross_region_restore"])
     inventory = Inventory(config=config, resource_counts=counts, as_of=moment, tables=tables)
+    _join_enrichment(inventory)
     _join_disks(inventory)
     _join_backup(inventory)
     _join_vaults(inventory)
@@ -121,6 +128,21 @@ def build_inventory(rows: list[dict[str, Any]], config: Config | None = None,
 
 
 # ---------------------------------------------------------------- joins, each made once
+
+def _join_enrichment(inv: Inventory) -> None:
+    """`--deep` facts: VM agent status from the instance view; a vault's redundancy from its own GET
+    where the Resource Graph row lacked it."""
+    vms = inv.tables["vms"]
+    views = inv.tables["instance_views"].drop_duplicates("vm_key").set_index("vm_key")
+    vms["has_instance_view"] = vms["key"].isin(views.index)
+    vms["agent_status"] = vms["key"].map(views["agent_status"]).astype("object")
+    ready = vms["key"].map(views["agent_ready"]).astype("boolean").fillna(True).astype(bool)
+    vms["agent_not_ready"] = vms["has_instance_view"] & ~ready
+    vaults = inv.tables["vaults"]
+    details = inv.tables["vault_details"].drop_duplicates("vault_key").set_index("vault_key")
+    for column in ("storage_redundancy", "cross_region_restore"):
+        vaults[column] = vaults[column].astype("object").fillna(vaults["key"].map(details["details_" + column]))
+
 
 def _join_disks(inv: Inventory) -> None:
     """VM → managed disks (disk sku gives redundancy) and VM → VHDs (blob host names the account)."""
