@@ -27,9 +27,10 @@ def test_check_writes_reports_and_fails_the_gate_on_high(cli, tmp_path):
     run = cli("check", "--snapshot", str(snapshot), "--out", str(out), "--as-of", "2026-11-25T08:00:00Z")
     assert run.code == 1, run.stderr
     report = json.loads((out / "findings.json").read_text())
-    assert [(f["rule_id"], f["resource_name"]) for f in report["findings"]] == [("vm-lrs-disk-no-backup", "app01")]
+    assert sorted((f["rule_id"], f["resource_name"]) for f in report["findings"]) == [
+        ("vm-lrs-disk-no-backup", "app01"), ("vm-zrs-disk-no-backup", "app02")]
     assert report["as_of"] == "2026-11-25T08:00:00Z"
-    finding = report["findings"][0]
+    finding = next(f for f in report["findings"] if f["rule_id"] == "vm-lrs-disk-no-backup")
     # The fix names the real VM and picks the existing GeoRedundant vault in the VM's region and subscription.
     assert "--vault-name rsv-weu" in finding["fix"]["az_cli"] and "virtualMachines/app01" in finding["fix"]["az_cli"]
     assert (out / "report.html").read_text().count("app01") >= 1
