@@ -227,8 +227,9 @@ def test_demo_report_in_a_browser_filters_and_sorts(demo):
         assert rows.first.locator("td").first.inner_text() == str(max(f["rank"] for f in open_findings))
         assert page.locator("#findings-table th").first.get_attribute("aria-sort") == "descending"
         page.get_by_role("button", name="Resource", exact=True).click()
-        names = page.eval_on_selector_all("#findings-table tbody tr td:nth-child(4)", "els => els.map(e => e.textContent)")
-        assert names == sorted(names, key=str.lower)
+        names = page.eval_on_selector_all("#findings-table tbody tr td:nth-child(4)",
+                                          "els => els.map(e => e.getAttribute('data-v'))")
+        assert names == sorted(names) and set(names) == {f["resource_name"].lower() for f in open_findings}
         assert visit.console_errors == [] and visit.page_errors == [] and visit.dialogs == []
 
 

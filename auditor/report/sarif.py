@@ -195,4 +195,5 @@ def build_sarif(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]
 
 
 def render_sarif(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]]) -> str:
-    return json.dumps(build_sarif(report, rules), indent=1, ensure_ascii=False) + "\n"
+    # Compact: SARIF is read by tools, and json's C encoder only runs without indent (10x faster at scale).
+    return json.dumps(build_sarif(report, rules), ensure_ascii=False, separators=(",", ":")) + "\n"
