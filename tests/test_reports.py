@@ -148,11 +148,11 @@ def test_junit_counts_match_the_findings(demo):
     for suite in root.findall("testsuite"):
         assert int(suite.get("tests")) == len(suite.findall("testcase"))
         assert int(suite.get("failures")) == len(suite.findall("testcase/failure"))
-    # A suite per subscription (workload findings, if any, in "workloads"); each finding once, in its own.
+    # A suite per subscription (workload findings spanning subscriptions in "workloads"); each finding in its own.
     suites = {suite.get("name"): suite for suite in root.findall("testsuite")}
     assert {f"subscription {scope['subscription_id']}" for scope in report["scopes"]} <= set(suites)
     for finding in open_findings:
-        suite = "workloads" if finding["resource_type"] == "workload" else f"subscription {finding['subscription_id']}"
+        suite = f"subscription {finding['subscription_id']}" if finding["subscription_id"] else "workloads"
         names = [(case.get("classname"), case.get("name")) for case in suites[suite].findall("testcase")]
         assert (finding["rule_id"], f"{finding['resource_group']}/{finding['resource_name']}"
                 if finding["resource_group"] else finding["resource_name"]) in names

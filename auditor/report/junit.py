@@ -1,13 +1,14 @@
 """junit.xml: the findings as test results for the Azure DevOps, GitLab and Jenkins test views.
 
-- One <testsuite> per subscription (name = the subscription id); workload findings, which span
-  subscriptions, go to a suite named "workloads".
+- One <testsuite> per subscription (name = "subscription <id>"); a workload finding goes to its
+  subscription's suite when all its VMs share one, else to a suite named "workloads".
 - One <testcase> per (rule, resource): classname = the rule id, name = resource group/resource name
   (two same-named VMs in different resource groups stay apart).
   A finding is a <failure> (message = what is wrong; body = the fix and the resource id); a waived
   finding is <skipped> with the waiver; an unknown is <skipped> too (not enough data: never a pass).
 - One passing <testcase> per rule that has no finding, waived finding or unknown in a subscription
-  whose scope was read completely, so a clean subscription still shows what was checked.
+  whose scope was read completely, so a clean subscription still shows what was checked. Workload
+  rules pass once, in "workloads", when they found nothing anywhere.
 - An incomplete scope is an <error> testcase in its suite: missing data never counts as passed.
 """
 
@@ -28,9 +29,7 @@ def xml_text(value: Any) -> str:
 
 
 def _suite_of(item: Mapping[str, Any]) -> str:
-    if item.get("resource_type") == "workload" or not item.get("subscription_id"):
-        return WORKLOADS_SUITE
-    return str(item["subscription_id"])
+    return str(item["subscription_id"]) if item.get("subscription_id") else WORKLOADS_SUITE
 
 
 def _case_name(item: Mapping[str, Any]) -> str:
@@ -58,6 +57,7 @@ def build_junit(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]
               if isinstance(s, dict) and s.get("subscription_id")}
     cases: dict[str, list[ET.Element]] = defaultdict(list)
     touched: dict[str, set[str]] = defaultdict(set)  # suite -> rules with any finding or unknown there
+    touched_anywhere: set[str] = set()
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"tests": 0, "failures": 0, "skipped": 0, "errors": 0})
 
     def add(suite: str, case: ET.Element, outcome: str | None) -> None:
@@ -69,6 +69,7 @@ def build_junit(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]
     for finding in sorted(findings, key=lambda f: (f.get("rank") or 0)):
         suite = _suite_of(finding)
         touched[suite].add(str(finding.get("rule_id")))
+        touched_anywhere.add(str(finding.get("rule_id")))
         case = ET.Element("testcase", classname=xml_text(finding.get("rule_id")), name=xml_text(_case_name(finding)))
         if finding.get("waived"):
             waiver = finding.get("waiver") if isinstance(finding.get("waiver"), dict) else {}
@@ -84,6 +85,7 @@ def build_junit(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]
     for item in unknown:
         suite = _suite_of(item)
         touched[suite].add(str(item.get("rule_id")))
+        touched_anywhere.add(str(item.get("rule_id")))
         case = ET.Element("testcase", classname=xml_text(item.get("rule_id")), name=xml_text(_case_name(item)))
         ET.SubElement(case, "skipped", message=xml_text(f"unknown, not enough data to decide: {item.get('reason') or ''}"))
         add(suite, case, "skipped")
@@ -107,6 +109,8 @@ def build_junit(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]
         for rule_id, rule in sorted((rules or {}).items()):
             workload_rule = (rule.get("resource") or rule.get("resource_type")) == "workload"
             if workload_rule != (suite == WORKLOADS_SUITE) or rule_id in touched[suite]:
+                continue
+            if workload_rule and rule_id in touched_anywhere:  # its findings sit in subscription suites
                 continue
             add(suite, ET.Element("testcase", classname=xml_text(rule_id),
                                   name=xml_text(f"{rule.get('title') or rule_id}: no finding")), None)
