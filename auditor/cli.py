@@ -80,9 +80,30 @@ def _root(
     pass
 
 
-def _run(snapshot_path: Path, out: Path, formats: str, fail_on: FailOn, as_of: Optional[str],
-         config: Optional[Path], mask_ids: bool = False) -> AuditOutcome:
-    options = AuditOptions(
+class Cloud(str, Enum):
+    public = "public"
+    china = "china"
+    usgov = "usgov"
+
+
+SubscriptionOption = Annotated[Optional[list[str]], typer.Option(
+    "--subscription", help="Subscription id to crawl (repeatable).")]
+ManagementGroupOption = Annotated[Optional[list[str]], typer.Option(
+    "--management-group", help="Management group id: crawl its subscriptions (repeatable).")]
+TenantOption = Annotated[bool, typer.Option("--tenant", help="Crawl every subscription the identity can read.")]
+CloudOption = Annotated[Cloud, typer.Option("--cloud", help="Azure cloud whose Resource Manager endpoint to use.")]
+EndpointOption = Annotated[Optional[str], typer.Option(
+    "--arm-endpoint", help="Azure Resource Manager URL (overrides --cloud), e.g. for a sovereign or test cloud.")]
+DeepOption = Annotated[bool, typer.Option(
+    "--deep", help="Also read VM instance views and vault settings where Resource Graph lacks them "
+                   "(one ARM read per such resource).")]
+QuietOption = Annotated[bool, typer.Option("--quiet", help="No crawl progress on stderr.")]
+
+
+def _options(out: Path, formats: str, fail_on: FailOn, as_of: Optional[str], config: Optional[Path],
+             mask_ids: bool) -> AuditOptions:
+    """Every option is checked before anything is crawled or written."""
+    return AuditOptions(
         out_dir=out,
         formats=parse_formats(formats),
         fail_on=fail_on.value,
@@ -90,8 +111,22 @@ def _run(snapshot_path: Path, out: Path, formats: str, fail_on: FailOn, as_of: O
         config=load_config(config),
         mask_ids=mask_ids,
     )
-    snapshot = read_snapshot(snapshot_path)
-    return audit(snapshot, options)
+
+
+def _run(snapshot_path: Path, out: Path, formats: str, fail_on: FailOn, as_of: Optional[str],
+         config: Optional[Path], mask_ids: bool = False) -> AuditOutcome:
+    options = _options(out, formats, fail_on, as_of, config, mask_ids)
+    return audit(read_snapshot(snapshot_path), options)
+
+
+def _report_incomplete(scopes: list[dict[str, Any]]) -> None:
+    missing = [scope for scope in scopes if scope.get("status") != "complete"]
+    if missing:
+        typer.echo(f"dr-audit: audit incomplete: {len(missing)} scope(s) could not be fully read; missing data "
+                   "is never counted as compliant:", err=True)
+        for scope in missing:
+            name = scope.get("subscription_id") or scope.get("scope") or "?"
+            typer.echo(f"  {safe(name)}: {safe(scope.get('reason') or 'not read')}", err=True)
 
 
 def _summary(outcome: AuditOutcome) -> None:
@@ -119,6 +154,7 @@ def _summary(outcome: AuditOutcome) -> None:
 
 def _finish(outcome: AuditOutcome) -> None:
     _summary(outcome)
+    _report_incomplete(outcome.report["scopes"])
     raise typer.Exit(outcome.exit_code)
 
 
@@ -130,9 +166,19 @@ def demo(
     as_of: AsOfOption = None,
     config: ConfigOption = None,
     mask_ids: MaskIdsOption = False,
+    deep: DeepOption = False,
 ) -> None:
-    """Audit the bundled demo estate (no credentials, no network) and write the reports."""
-    _finish(_run(demo_estate(), out, format, fail_on, as_of, config, mask_ids))
+    """Audit the bundled demo estate: the built-in Azure emulator serves it on 127.0.0.1 and the crawler
+    reads it as it reads Azure (no credentials, no network), then the reports are written."""
+    from auditor.live import demo_crawl
+
+    options = _options(out, format, fail_on, as_of, config, mask_ids)
+    estate = read_snapshot(demo_estate())
+    if options.as_of is None:  # the demo's backups are as fresh as on the day the estate was captured
+        options.as_of = parse_as_of(estate.captured_at)
+    with demo_crawl(demo_estate(), deep=deep) as crawl:
+        outcome = audit(read_snapshot(crawl.path), options)
+    _finish(outcome)
 
 
 @app.command(epilog=EXIT_CODES)
@@ -148,6 +194,64 @@ def check(
 ) -> None:
     """Run the rules on a snapshot file and write the reports; exit 1 when a finding reaches --fail-on."""
     _finish(_run(snapshot, out, format, fail_on, as_of, config, mask_ids))
+
+
+@app.command(epilog=EXIT_CODES)
+def crawl(
+    output: Annotated[Path, typer.Option("--output", help="Snapshot file to write (gzip JSON Lines).")],
+    subscription: SubscriptionOption = None,
+    management_group: ManagementGroupOption = None,
+    tenant: TenantOption = False,
+    cloud: CloudOption = Cloud.public,
+    arm_endpoint: EndpointOption = None,
+    deep: DeepOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Inventory only: crawl Azure Resource Graph into a snapshot file (evidence, offline re-checks).
+    Exit 3 when some scope could not be read completely."""
+    from auditor.live import crawl_azure, make_scope
+
+    scope = make_scope(subscription, management_group, tenant)
+    result = crawl_azure(scope, output, cloud=cloud.value, endpoint=arm_endpoint, deep=deep, quiet=quiet)
+    stats = result.stats
+    typer.echo(f"Wrote {result.path}: {stats.rows:,} rows from {len(result.scopes)} scope(s) in "
+               f"{stats.requests:,} requests ({stats.retries} retries) and {stats.seconds:.1f}s.")
+    _report_incomplete(result.scopes)
+    raise typer.Exit(3 if result.incomplete else 0)
+
+
+@app.command(epilog=EXIT_CODES)
+def scan(
+    subscription: SubscriptionOption = None,
+    management_group: ManagementGroupOption = None,
+    tenant: TenantOption = False,
+    snapshot: Annotated[Optional[Path], typer.Option(
+        "--snapshot", help="Check this snapshot instead of crawling.")] = None,
+    cloud: CloudOption = Cloud.public,
+    arm_endpoint: EndpointOption = None,
+    deep: DeepOption = False,
+    quiet: QuietOption = False,
+    out: OutOption = Path("dr-audit-report"),
+    format: FormatOption = "html,json",
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Lowest severity that fails the run.")] = FailOn.high,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+    mask_ids: MaskIdsOption = False,
+) -> None:
+    """Crawl (or load a snapshot), check, report, gate: the one command a weekly job or CI step runs.
+    The crawled snapshot is kept as evidence in --out as snapshot.jsonl.gz."""
+    from auditor.live import crawl_azure, make_scope
+
+    options = _options(out, format, fail_on, as_of, config, mask_ids)
+    if snapshot is not None:
+        if subscription or management_group or tenant:
+            raise InputError("--snapshot replaces crawling: do not combine it with --subscription, "
+                             "--management-group or --tenant.")
+        _finish(audit(read_snapshot(snapshot), options))
+    scope = make_scope(subscription, management_group, tenant)
+    result = crawl_azure(scope, out / "snapshot.jsonl.gz", cloud=cloud.value, endpoint=arm_endpoint, deep=deep,
+                         quiet=quiet)
+    _finish(audit(read_snapshot(result.path), options))
 
 
 @rules_app.command("list")

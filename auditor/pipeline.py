@@ -94,7 +94,10 @@ def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
 
 
 def gate(report: dict[str, Any], fail_on: str) -> int:
-    """1 when an unwaived finding is at or above --fail-on, else 0."""
+    """3 when some scope could not be read completely (whatever was found: missing data is never a
+    pass); else 1 when an unwaived finding is at or above --fail-on; else 0."""
+    if any(scope.get("status") != "complete" for scope in report["scopes"]):
+        return 3
     if fail_on == "never":
         return 0
     threshold = SEVERITIES.index(fail_on)

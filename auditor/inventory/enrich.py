@@ -61,11 +61,10 @@ def enrich(needs: EnrichmentNeeds, compute_client: Callable[[str], Any], vaults_
             if kind == "vm":
                 view = compute_client(subscription).virtual_machines.instance_view(group, name)
                 return {"id": resource_id.rstrip("/") + "/instanceView", "type": T_INSTANCE_VIEW,
-                        "subscriptionId": subscription, "properties": view.serialize(keep_readonly=True)}, None
+                        "subscriptionId": subscription, "properties": _rest(view)}, None
             vault = vaults_client(subscription).vaults.get(group, name)
             return {"id": resource_id.rstrip("/") + "/dr-audit-details", "type": T_VAULT_DETAILS,
-                    "subscriptionId": subscription, "properties": vault.serialize(keep_readonly=True).get(
-                        "properties", {})}, None
+                    "subscriptionId": subscription, "properties": _rest(vault).get("properties") or {}}, None
         except HttpResponseError as error:
             return None, f"{resource_id}: {error.status_code} {getattr(error.error, 'code', '') or ''}".strip()
         except (ServiceRequestError, ServiceResponseError) as error:
@@ -79,3 +78,10 @@ def enrich(needs: EnrichmentNeeds, compute_client: Callable[[str], Any], vaults_
             if failure:
                 failures.append(failure)
     return EnrichmentResult(rows=rows, failures=failures, requests=len(tasks))
+
+
+def _rest(model: Any) -> dict[str, Any]:
+    """An SDK model as the REST JSON it came from (newer SDK models are mappings with REST keys)."""
+    if hasattr(model, "as_dict"):
+        return model.as_dict()
+    return model.serialize(keep_readonly=True)
