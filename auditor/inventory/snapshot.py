@@ -106,7 +106,9 @@ def _parse_json_lines(text: str, name: str) -> Snapshot:
     rows: list[Any] = []
     line_numbers: list[int] = []
     metadata: dict[str, Any] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a JSON Lines record: str.splitlines() would also split inside strings at U+0085,
+    # U+2028 and other Unicode line breaks that JSON writers leave unescaped.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
