@@ -107,7 +107,7 @@ def _options(out: Path, formats: str, fail_on: FailOn, as_of: Optional[str], con
         out_dir=out,
         formats=parse_formats(formats),
         fail_on=fail_on.value,
-        as_of=parse_as_of(as_of) if as_of else None,
+        as_of=parse_as_of(as_of) if as_of is not None else None,
         config=load_config(config),
         mask_ids=mask_ids,
     )
