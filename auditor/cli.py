@@ -19,12 +19,14 @@ from auditor import __version__
 from auditor.config import load_config
 from auditor.errors import InputError
 from auditor.inventory.snapshot import read_snapshot
-from auditor.pipeline import AuditOptions, AuditOutcome, audit, load_rules, parse_as_of, parse_formats
+from auditor.pipeline import (AuditOptions, AuditOutcome, audit, load_rules, parse_as_of, parse_formats,
+                              prepare)
 from auditor.resources import demo_estate
 
 EXIT_CODES = """Exit codes: 0 audit complete, no unwaived finding at or above --fail-on; 1 audit complete,
-at least one unwaived finding at or above --fail-on; 2 usage or input error (bad flag, unreadable or
-malformed snapshot, config, waivers or rules); 3 audit incomplete (some scope or table could not be read)."""
+at least one unwaived finding at or above --fail-on (with --baseline: one not in the baseline); 2 usage or
+input error (bad flag, unreadable or malformed snapshot, config, waivers, baseline, history or rules);
+3 audit incomplete (some scope or table could not be read)."""
 
 
 class FailOn(str, Enum):
@@ -57,6 +59,14 @@ ConfigOption = Annotated[Optional[Path], typer.Option(
     "--config", help="YAML settings: tag keys and thresholds (see README, Configuration).")]
 AsOfOption = Annotated[Optional[str], typer.Option(
     "--as-of", help="ISO-8601 time that staleness is measured from (default: the snapshot's capture time, else now).")]
+WaiversOption = Annotated[Optional[Path], typer.Option(
+    "--waivers", help="YAML file of accepted risks (rule, resource glob or tag, reason, owner, expires): waived "
+    "findings stay in the reports, marked, and do not fail the run; expired waivers stop applying.")]
+BaselineOption = Annotated[Optional[Path], typer.Option(
+    "--baseline", help="A previous findings.json: only findings not in it count for --fail-on.")]
+HistoryOption = Annotated[Optional[Path], typer.Option(
+    "--history", help="SQLite history file (created if missing): records this run; the reports show new, fixed "
+    "and reopened findings, days open and the trend.")]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -101,22 +111,22 @@ QuietOption = Annotated[bool, typer.Option("--quiet", help="No crawl progress on
 
 
 def _options(out: Path, formats: str, fail_on: FailOn, as_of: Optional[str], config: Optional[Path],
-             mask_ids: bool) -> AuditOptions:
+             mask_ids: bool, waivers: Optional[Path] = None, baseline: Optional[Path] = None,
+             history: Optional[Path] = None) -> AuditOptions:
     """Every option is checked before anything is crawled or written."""
-    return AuditOptions(
+    options = AuditOptions(
         out_dir=out,
         formats=parse_formats(formats),
         fail_on=fail_on.value,
         as_of=parse_as_of(as_of) if as_of is not None else None,
         config=load_config(config),
         mask_ids=mask_ids,
+        waivers=waivers,
+        baseline=baseline,
+        history=history,
     )
-
-
-def _run(snapshot_path: Path, out: Path, formats: str, fail_on: FailOn, as_of: Optional[str],
-         config: Optional[Path], mask_ids: bool = False) -> AuditOutcome:
-    options = _options(out, formats, fail_on, as_of, config, mask_ids)
-    return audit(read_snapshot(snapshot_path), options)
+    prepare(options)
+    return options
 
 
 def _report_incomplete(scopes: list[dict[str, Any]]) -> None:
@@ -148,6 +158,32 @@ def _summary(outcome: AuditOutcome) -> None:
             where = finding["resource_group"] or finding["location"] or "several regions"
             typer.echo(f"  {finding['rank']:>3}. [{finding['severity']}] {safe(finding['resource_name'])} "
                        f"({safe(where)}): {safe(finding['title'])}")
+    changes = summary.get("changes")
+    if changes:
+        if changes["against"] == "history":
+            since = f"since the previous run (as of {changes['previous_as_of']})" if changes["previous_as_of"] else \
+                "first run in the history file"
+            typer.echo(f"History, {since}: {changes['new']} new, {changes['fixed']} fixed, {changes['reopened']} "
+                       f"reopened, {changes['open']} still open.")
+        else:
+            typer.echo(f"Against the baseline: {changes['new']} new, {changes['open']} in the baseline, "
+                       f"{changes['fixed']} fixed.")
+    waivers = summary.get("waivers")
+    if waivers:
+        typer.echo(f"Waivers: {waivers['waived_findings']} finding{'s' if waivers['waived_findings'] != 1 else ''} "
+                   f"waived by {waivers['entries']} entr{'ies' if waivers['entries'] != 1 else 'y'} in "
+                   f"{safe(waivers['source'])}.")
+        for waiver in waivers["expired"]:
+            typer.echo(f"dr-audit: waiver entry {waiver['entry']} (rule {safe(waiver['rule'])}, owner "
+                       f"{safe(waiver['owner'])}) expired on {waiver['expires']}: it no longer applies"
+                       + (f"; {waiver['matches']} finding{'s' if waiver['matches'] != 1 else ''} count again."
+                          if waiver["matches"] else "."), err=True)
+        for waiver in waivers["unmatched"]:
+            typer.echo(f"dr-audit: waiver entry {waiver['entry']} (rule {safe(waiver['rule'])}, owner "
+                       f"{safe(waiver['owner'])}) matches no finding.", err=True)
+    gate = summary.get("gate")
+    if gate and gate["fail_on"] != "never" or gate and gate["exit_code"] == 3:
+        typer.echo(f"Gate (--fail-on {gate['fail_on']}): {gate['verdict']}.")
     for fmt, path in outcome.written.items():
         typer.echo(f"Wrote {path}")
 
@@ -167,12 +203,15 @@ def demo(
     config: ConfigOption = None,
     mask_ids: MaskIdsOption = False,
     deep: DeepOption = False,
+    waivers: WaiversOption = None,
+    baseline: BaselineOption = None,
+    history: HistoryOption = None,
 ) -> None:
     """Audit the bundled demo estate: the built-in Azure emulator serves it on 127.0.0.1 and the crawler
     reads it as it reads Azure (no credentials, no network), then the reports are written."""
     from auditor.live import demo_crawl
 
-    options = _options(out, format, fail_on, as_of, config, mask_ids)
+    options = _options(out, format, fail_on, as_of, config, mask_ids, waivers, baseline, history)
     estate = read_snapshot(demo_estate())
     if options.as_of is None:  # the demo's backups are as fresh as on the day the estate was captured
         options.as_of = parse_as_of(estate.captured_at)
@@ -191,9 +230,13 @@ def check(
     as_of: AsOfOption = None,
     config: ConfigOption = None,
     mask_ids: MaskIdsOption = False,
+    waivers: WaiversOption = None,
+    baseline: BaselineOption = None,
+    history: HistoryOption = None,
 ) -> None:
     """Run the rules on a snapshot file and write the reports; exit 1 when a finding reaches --fail-on."""
-    _finish(_run(snapshot, out, format, fail_on, as_of, config, mask_ids))
+    options = _options(out, format, fail_on, as_of, config, mask_ids, waivers, baseline, history)
+    _finish(audit(read_snapshot(snapshot), options))
 
 
 @app.command(epilog=EXIT_CODES)
@@ -237,12 +280,15 @@ def scan(
     as_of: AsOfOption = None,
     config: ConfigOption = None,
     mask_ids: MaskIdsOption = False,
+    waivers: WaiversOption = None,
+    baseline: BaselineOption = None,
+    history: HistoryOption = None,
 ) -> None:
     """Crawl (or load a snapshot), check, report, gate: the one command a weekly job or CI step runs.
     The crawled snapshot is kept as evidence in --out as snapshot.jsonl.gz."""
     from auditor.live import crawl_azure, make_scope
 
-    options = _options(out, format, fail_on, as_of, config, mask_ids)
+    options = _options(out, format, fail_on, as_of, config, mask_ids, waivers, baseline, history)
     if snapshot is not None:
         if subscription or management_group or tenant:
             raise InputError("--snapshot replaces crawling: do not combine it with --subscription, "
@@ -252,6 +298,24 @@ def scan(
     result = crawl_azure(scope, out / "snapshot.jsonl.gz", cloud=cloud.value, endpoint=arm_endpoint, deep=deep,
                          quiet=quiet)
     _finish(audit(read_snapshot(result.path), options))
+
+
+@app.command("history")
+def history_command(
+    history: Annotated[Path, typer.Option("--history", help="The SQLite history file that runs with --history "
+                                          "recorded.")],
+    last: Annotated[int, typer.Option("--last", min=1, help="How many of the most recent runs to show.")] = 10,
+) -> None:
+    """Past runs and the trend from the history store: open findings by severity, waived, new, fixed and
+    reopened per run, and the gate result."""
+    from auditor.report.history import history_text, read_runs
+
+    total, runs = read_runs(history, last)
+    typer.echo(safe_lines(history_text(str(history), total, runs)))
+
+
+def safe_lines(text: str) -> str:
+    return "\n".join(safe(line) for line in text.split("\n"))
 
 
 @rules_app.command("list")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,13 +17,16 @@ from auditor.engine.run import run_rules
 from auditor.errors import InputError
 from auditor.inventory.snapshot import Snapshot
 from auditor.inventory.tables import build_inventory
+from auditor.report.baseline import Baseline, apply_baseline, load_baseline
 from auditor.report.csv_writer import render_csv
 from auditor.report.findings import build_findings
+from auditor.report.history import check_history_path, recording
 from auditor.report.html import render_html
 from auditor.report.junit import render_junit
 from auditor.report.markdown import render_markdown
 from auditor.report.masking import mask_report, tenant_ids
 from auditor.report.sarif import render_sarif
+from auditor.report.waivers import WaiverSet, apply_waivers, load_waivers
 from auditor.resources import rules_dir, templates_dir
 
 FORMATS = ("html", "md", "json", "csv", "sarif", "junit")
@@ -41,6 +45,32 @@ class AuditOptions:
     config: Config = field(default_factory=Config)
     rules_path: Path | None = None
     mask_ids: bool = False
+    waivers: Path | None = None     # --waivers: accepted risks (auditor/report/waivers.py)
+    baseline: Path | None = None    # --baseline: a previous findings.json; only findings not in it gate
+    history: Path | None = None     # --history: the SQLite history store (auditor/report/history.py)
+    inputs: "AuditInputs | None" = field(default=None, repr=False)  # filled by prepare()
+
+
+@dataclass
+class AuditInputs:
+    """The files named by --waivers and --baseline, read and validated once."""
+    waivers: WaiverSet | None = None
+    baseline: Baseline | None = None
+
+
+def prepare(options: AuditOptions) -> AuditInputs:
+    """Read and check --waivers, --baseline and --history now, so that a bad file is an input error
+    (exit 2) before a crawl starts or a report is written."""
+    if options.inputs is None:
+        rule_ids = [rule.id for rule in load_rules(options.rules_path)] if options.waivers is not None else None
+        inputs = AuditInputs(
+            waivers=load_waivers(options.waivers, rule_ids) if options.waivers is not None else None,
+            baseline=load_baseline(options.baseline) if options.baseline is not None else None,
+        )
+        if options.history is not None:
+            check_history_path(options.history)
+        options.inputs = inputs
+    return options.inputs
 
 
 @dataclass
@@ -78,6 +108,7 @@ def load_rules(path: Path | None = None) -> list[Rule]:
 
 
 def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
+    inputs = prepare(options)
     rules = load_rules(options.rules_path)
     as_of = options.as_of
     if as_of is None:
@@ -85,24 +116,128 @@ def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
     inventory = build_inventory(snapshot.rows, options.config, as_of)
     results = run_rules(inventory, rules)
     report = build_findings(snapshot=snapshot, inventory=inventory, results=results, as_of=as_of)
-    # Every format is rendered in memory first: a failure in any leaves --out untouched.
-    shared = mask_report(report, tenant_ids(snapshot.rows)) if options.mask_ids else report
-    rendered = {fmt: RENDERERS[fmt](shared, rules) for fmt in options.formats}
-    written = write_atomically(options.out_dir, {FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
+    if inputs.waivers is not None:
+        apply_waivers(report, inputs.waivers, as_of, workload_tag=options.config.workload_tag)
+    if inputs.baseline is not None:
+        apply_baseline(report, inputs.baseline, complete_subscriptions(report))
+    _count_unwaived(report)
+    report["summary"]["gate"] = gate_summary(report, options.fail_on)
+    exit_code = gate(report, options.fail_on)
+    # The history transaction spans rendering and writing: a run is recorded only together with its
+    # reports, and a concurrent run on the same file waits for it, then builds on it.
+    with recording(options.history) if options.history is not None else nullcontext() as recorder:
+        if recorder is not None:
+            recorder.record(report, exit_code=exit_code, fail_on=options.fail_on, source=snapshot.source)
+        # Every format is rendered in memory first: a failure in any leaves --out untouched.
+        shared = mask_report(report, tenant_ids(snapshot.rows)) if options.mask_ids else report
+        rendered = {fmt: RENDERERS[fmt](shared, rules) for fmt in options.formats}
+        written = write_atomically(options.out_dir, {FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
     return AuditOutcome(report=report, written={fmt: written[FILE_NAMES[fmt]] for fmt in rendered},
-                        exit_code=gate(report, options.fail_on))
+                        exit_code=exit_code)
+
+
+def complete_subscriptions(report: dict[str, Any]) -> set[str]:
+    """Lower-cased ids of the subscriptions this run read completely."""
+    return {str(scope["subscription_id"]).lower() for scope in report["scopes"]
+            if scope.get("subscription_id") and scope.get("status") == "complete"}
+
+
+def _count_unwaived(report: dict[str, Any]) -> None:
+    counts = {severity: 0 for severity in SEVERITIES}
+    for finding in report["findings"]:
+        if not finding["waived"] and finding["severity"] in counts:
+            counts[finding["severity"]] += 1
+    report["summary"]["findings_by_severity"] = counts
+
+
+def _blocks(finding: dict[str, Any], threshold: int) -> bool:
+    """A finding that fails the gate: unwaived, not in the baseline, at or above --fail-on."""
+    return (not finding["waived"] and not finding.get("in_baseline")
+            and SEVERITIES.index(finding["severity"]) <= threshold)
 
 
 def gate(report: dict[str, Any], fail_on: str) -> int:
     """3 when some scope could not be read completely (whatever was found: missing data is never a
-    pass); else 1 when an unwaived finding is at or above --fail-on; else 0."""
+    pass); else 1 when an unwaived finding that is not in the baseline is at or above --fail-on; else 0."""
     if any(scope.get("status") != "complete" for scope in report["scopes"]):
         return 3
     if fail_on == "never":
         return 0
     threshold = SEVERITIES.index(fail_on)
-    blocking = [f for f in report["findings"] if not f["waived"] and SEVERITIES.index(f["severity"]) <= threshold]
-    return 1 if blocking else 0
+    return 1 if any(_blocks(f, threshold) for f in report["findings"]) else 0
+
+
+def gate_summary(report: dict[str, Any], fail_on: str) -> dict[str, Any]:
+    """summary.gate: the verdict, and per subscription whether it fails and why. Workload findings whose
+    VMs span several subscriptions are judged under `workloads` (as JUnit puts them in that suite)."""
+    threshold = SEVERITIES.index(fail_on) if fail_on != "never" else -1
+    with_baseline = "baseline" in report["summary"]
+    qualifier = " not in the baseline" if with_baseline else ""
+
+    def entry(complete: bool = True, problem: str | None = None) -> dict[str, Any]:
+        return {"failed": False, "blocking": 0, "blocking_by_severity": {s: 0 for s in SEVERITIES},
+                "in_baseline": 0, "complete": complete, "reason": problem}
+
+    subscriptions: dict[str, dict[str, Any]] = {}
+    for scope in report["scopes"]:
+        key = str(scope.get("subscription_id") or scope.get("scope") or "(unnamed scope)")
+        subscriptions[key] = entry(scope.get("status") == "complete", scope.get("reason") or scope.get("status"))
+    by_lower = {key.lower(): key for key in subscriptions}
+    workloads: dict[str, Any] | None = None
+    for finding in report["findings"]:
+        if finding.get("subscription_id"):
+            key = by_lower.setdefault(str(finding["subscription_id"]).lower(), str(finding["subscription_id"]))
+            target = subscriptions.setdefault(key, entry())
+        else:
+            workloads = workloads or entry()
+            target = workloads
+        if threshold < 0 or finding["waived"] or SEVERITIES.index(finding["severity"]) > threshold:
+            continue
+        if finding.get("in_baseline"):
+            target["in_baseline"] += 1
+        else:
+            target["blocking"] += 1
+            target["blocking_by_severity"][finding["severity"]] += 1
+
+    def judge(item: dict[str, Any]) -> None:
+        if not item["complete"]:
+            item["failed"] = True
+            item["reason"] = (f"could not be read completely ({item['reason'] or 'no reason recorded'}); missing "
+                              "data is never a pass")
+        elif threshold < 0:
+            item["reason"] = "not gated (--fail-on never)"
+        elif item["blocking"]:
+            item["failed"] = True
+            parts = ", ".join(f"{n} {s}" for s, n in item["blocking_by_severity"].items() if n)
+            item["reason"] = (f"{item['blocking']} unwaived finding{'s' if item['blocking'] != 1 else ''}{qualifier} "
+                              f"at or above {fail_on} ({parts})")
+        else:
+            item["reason"] = f"no unwaived finding{qualifier} at or above {fail_on}"
+
+    for item in subscriptions.values():
+        judge(item)
+    if workloads is not None:
+        judge(workloads)
+    exit_code = gate(report, fail_on)
+    judged = list(subscriptions.values()) + ([workloads] if workloads is not None else [])
+    failing = sum(1 for item in judged if item["failed"])
+    blocking = sum(item["blocking"] for item in judged)
+    if exit_code == 3:
+        verdict = (f"incomplete: {sum(1 for item in judged if not item['complete'])} scope(s) could not be read "
+                   "completely (exit 3)")
+    elif exit_code == 1:
+        verdict = (f"failed: {blocking} unwaived finding{'s' if blocking != 1 else ''}{qualifier} at or above {fail_on}"
+                   f" in {failing} of {len(judged)} {'scopes' if workloads is not None else 'subscriptions'}")
+    elif fail_on == "never":
+        verdict = "not gated (--fail-on never)"
+    else:
+        verdict = f"passed: no unwaived finding{qualifier} at or above {fail_on}"
+    result: dict[str, Any] = {"fail_on": fail_on, "baseline": with_baseline, "failed": exit_code != 0,
+                              "exit_code": exit_code, "blocking": blocking, "verdict": verdict,
+                              "subscriptions": subscriptions}
+    if workloads is not None:
+        result["workloads"] = workloads
+    return result
 
 
 def _snapshot_time(snapshot: Snapshot) -> datetime | None:
