@@ -24,6 +24,7 @@ SCRIPT_NAME = "report.js"
 DEFAULT_TOP_N = 10          # ranked gaps shown with business context and fix commands
 TABLE_LIMIT = 3000          # rows in the filterable findings table; the rest are in findings.csv
 UNKNOWN_LIMIT = 500
+FIXED_LIMIT = 500           # findings fixed since the previous run listed in the page
 RULE_RESOURCE_LIMIT = 100   # resources whose fix commands are combined per rule
 CHART_ROWS = 10             # bars per chart before the rest are grouped as "others"
 RULE_CHART_ROWS = 20        # the whole catalog (18 rules) fits
@@ -289,6 +290,17 @@ def report_view(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]
     passed_rules = [meta for rule_id, meta in sorted(rules.items()) if rule_id not in
                     {section["id"] for section in rule_sections}]
 
+    # Weekly runs: gate per subscription, changes since the previous run, waiver problems ------------
+    gate = _mapping(summary.get("gate"))
+    gate_subs = {str(key).lower(): _mapping(value) for key, value in _mapping(gate.get("subscriptions")).items()}
+    for row in subscription_rows:
+        row["gate"] = gate_subs.get(str(row["id"]).lower())
+    if workload_row is not None:
+        workload_row["gate"] = _mapping(gate.get("workloads")) or None
+    changes = _mapping(summary.get("changes"))
+    fixed = _list(report.get("fixed"))
+    waivers = _mapping(summary.get("waivers"))
+
     table_rows = open_findings[:table_limit]
     return {
         "report": report,
@@ -309,6 +321,7 @@ def report_view(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]
         "charts": {"severity": severity_chart, "subscription": subscription_chart, "rule": rule_chart,
                    "region": region_chart},
         "trend": _trend(report.get("history")),
+        "trend_runs": _list(report.get("history"))[-12:],
         "top": open_findings[:top_n],
         "subscriptions": subscription_rows,
         "workload_row": workload_row,
@@ -320,15 +333,24 @@ def report_view(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]
         "table_printable": len(table_rows) <= PRINT_TABLE_LIMIT,
         "waived": waived,
         "expired": expired,
+        "gate": gate or None,
+        "gate_failing": sum(1 for item in gate_subs.values() if item.get("failed"))
+                        + (1 if _mapping(gate.get("workloads")).get("failed") else 0),
+        "changes": changes or None,
+        "fixed": fixed[:FIXED_LIMIT],
+        "fixed_total": len(fixed),
+        "waivers": waivers or None,
+        "expired_waivers": _list(waivers.get("expired")),
+        "unmatched_waivers": _list(waivers.get("unmatched")),
+        "expiring_waivers": [w for w in _list(waivers.get("expiring_soon"))],
         "unknown": unknown[:UNKNOWN_LIMIT],
         "unknown_total": len(unknown),
     }
 
 
 def _trend(history: Any) -> dict[str, Any] | None:
-    """HOOK(history): the trend chart, drawn only when the findings document carries a "history" key.
-    The history issue defines that key; until then this reads the shape it is expected to have:
-    a list of past runs, oldest first, each {"as_of": ISO time, "findings_by_severity": {...}}."""
+    """The trend chart, drawn when the findings document carries `history` (--history): the recent runs,
+    oldest first, each {"as_of": ISO time, "findings_by_severity": {...}, ...} (auditor/report/history.py)."""
     runs = _list(history)
     if not runs:
         return None

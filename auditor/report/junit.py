@@ -10,6 +10,9 @@
   whose scope was read completely, so a clean subscription still shows what was checked. Workload
   rules pass once, in "workloads", when they found nothing anywhere.
 - An incomplete scope is an <error> testcase in its suite: missing data never counts as passed.
+- The gate per subscription (summary.gate): suite <properties> `gate.failed`, `gate.blocking` and
+  `gate.reason`, and, unless --fail-on is never, one "dr-audit.gate" testcase per completely read suite
+  that fails when that subscription fails the gate, saying why.
 """
 
 from __future__ import annotations
@@ -41,6 +44,13 @@ def _fix_text(finding: Mapping[str, Any]) -> str:
     fix = finding.get("fix") if isinstance(finding.get("fix"), dict) else {}
     lines = [str(finding.get("message") or ""), "", f"Resource: {finding.get('resource_id')}",
              f"Severity: {finding.get('severity')}; rank {finding.get('rank')}: {finding.get('rank_reason') or ''}"]
+    if finding.get("status"):
+        days = finding.get("days_open")
+        lines.append(f"Status: {finding['status']}" + (f" for {days} day{'s' if days != 1 else ''}"
+                                                         if isinstance(days, int) and finding["status"] == "open" else ""))
+    waiver = finding.get("waiver")
+    if isinstance(waiver, dict) and waiver.get("expired"):
+        lines.append(f"Waiver expired on {waiver.get('expires')} (owner {waiver.get('owner')}): it no longer applies.")
     if fix.get("summary"):
         lines += ["", f"Fix: {fix['summary']}"]
     for precondition in fix.get("preconditions") or []:
@@ -90,6 +100,24 @@ def build_junit(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]
         ET.SubElement(case, "skipped", message=xml_text(f"unknown, not enough data to decide: {item.get('reason') or ''}"))
         add(suite, case, "skipped")
 
+    gate = (report.get("summary") or {}).get("gate")
+    gate = gate if isinstance(gate, dict) else {}
+    gate_entries = {str(key).lower(): value for key, value in (gate.get("subscriptions") or {}).items()
+                    if isinstance(value, dict)}
+    if isinstance(gate.get("workloads"), dict):
+        gate_entries[WORKLOADS_SUITE] = gate["workloads"]
+    for suite, entry in gate_entries.items():
+        if gate.get("fail_on") in (None, "never") or not entry.get("complete", True):
+            continue  # not gated, or the suite's error case already says the scope was not read
+        suite_name = next((name for name in sorted(set(scopes) | set(cases)) if name.lower() == suite), suite)
+        case = ET.Element("testcase", classname="dr-audit.gate", name=xml_text(f"gate: fail on {gate['fail_on']}"))
+        if entry.get("failed"):
+            ET.SubElement(case, "failure", message=xml_text(entry.get("reason")), type="gate")
+            add(suite_name, case, "failures")
+        else:
+            ET.SubElement(case, "system-out").text = xml_text(entry.get("reason"))
+            add(suite_name, case, None)
+
     suites = sorted(set(scopes) | (set(cases) - {WORKLOADS_SUITE})) + (
         [WORKLOADS_SUITE] if WORKLOADS_SUITE in cases or any(
             (rule.get("resource") or rule.get("resource_type")) == "workload" for rule in (rules or {}).values()) else [])
@@ -123,6 +151,13 @@ def build_junit(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]
                                 **{key: str(value) for key, value in suite_counts.items()}, time="0")
         if report.get("as_of"):
             element.set("timestamp", str(report["as_of"]).rstrip("Z"))
+        entry = gate_entries.get(suite.lower())
+        if entry is not None:
+            properties = ET.SubElement(element, "properties")
+            for key in ("failed", "blocking", "reason"):
+                value = entry.get(key)
+                ET.SubElement(properties, "property", name=f"gate.{key}",
+                              value=xml_text(str(value).lower() if isinstance(value, bool) else value))
         element.extend(cases[suite])
         for key in totals:
             totals[key] += suite_counts[key]

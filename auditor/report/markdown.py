@@ -121,6 +121,14 @@ def markdown_context(report: Mapping[str, Any], rules: Mapping[str, Mapping[str,
             waived_counts[finding["severity"]] += 1
     scopes = [s for s in report.get("scopes") or [] if isinstance(s, dict)]
     vms = summary.get("vms") if isinstance(summary.get("vms"), dict) else {}
+    gate = summary.get("gate") if isinstance(summary.get("gate"), dict) else {}
+    gate_rows = [dict(item, id=key) for key, item in (gate.get("subscriptions") or {}).items() if isinstance(item, dict)]
+    gate_rows.sort(key=lambda row: (not row.get("failed"), -int(row.get("blocking") or 0), str(row["id"])))
+    if isinstance(gate.get("workloads"), dict):
+        gate_rows.append(dict(gate["workloads"], id=None))
+    waivers = summary.get("waivers") if isinstance(summary.get("waivers"), dict) else {}
+    fixed = [f for f in report.get("fixed") or [] if isinstance(f, dict)]
+    history = [run for run in report.get("history") or [] if isinstance(run, dict)]
     return {
         "report": report,
         "rules": rules,
@@ -140,6 +148,17 @@ def markdown_context(report: Mapping[str, Any], rules: Mapping[str, Mapping[str,
         "incomplete": [s for s in scopes if s.get("status") != "complete"],
         "vms": vms,
         "geo_share": (100.0 * vms["geo_protected"] / vms["total"]) if vms.get("total") else None,
+        "gate": gate,
+        "gate_rows": gate_rows[:LIST_LIMIT],
+        "gate_total": len(gate_rows),
+        "gate_failing": sum(1 for row in gate_rows if row.get("failed")),
+        "changes": summary.get("changes") if isinstance(summary.get("changes"), dict) else {},
+        "fixed": fixed[:LIST_LIMIT],
+        "fixed_total": len(fixed),
+        "waivers": waivers,
+        "expired_waivers": [w for w in waivers.get("expired") or [] if isinstance(w, dict)],
+        "unmatched_waivers": [w for w in waivers.get("unmatched") or [] if isinstance(w, dict)],
+        "trend": history[-8:],
         "_rest": open_findings[TOP:],
     }
 

@@ -10,6 +10,10 @@
   names a pseudo-path built from the resource id (`subscriptions/<id>/resourceGroups/...`,
   `workloads/<tag value>`). No such file exists; the path only groups and names the alert.
 - Incomplete scopes are tool execution notifications, and the invocation is marked unsuccessful.
+- Weekly runs: a finding's status against the history or baseline is its baselineState (new and
+  reopened: "new", open: "unchanged") with status, days_open and in_baseline in its properties; the
+  invocation carries the gate's exit code, and the run's properties the gate per subscription, the
+  changes since the previous run and the waivers that expired or match nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "not
 # GitHub shows a security severity (Critical >= 9.0, High >= 7.0, Medium >= 4.0, Low > 0).
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
 FINGERPRINT_KEY = "drAuditFindingId/v1"
+# Status against the history or baseline (findings.json `status`) as SARIF's baselineState.
+BASELINE_STATES = {"new": "new", "reopened": "new", "open": "unchanged"}
 
 
 def message_text(text: Any) -> str:
@@ -113,8 +119,13 @@ def _result(finding: Mapping[str, Any], rule_index: dict[str, int]) -> dict[str,
         "partialFingerprints": {FINGERPRINT_KEY: str(finding.get("id") or "")},
         "properties": {key: finding.get(key) for key in (
             "rank", "rank_score", "rank_reason", "severity", "resource_type", "resource_name", "subscription_id",
-            "resource_group", "location", "status") if finding.get(key) is not None},
+            "resource_group", "location", "status", "days_open", "open_since", "in_baseline")
+            if finding.get(key) is not None},
     }
+    if finding.get("status") in BASELINE_STATES:
+        result["baselineState"] = BASELINE_STATES[finding["status"]]
+    if not finding.get("waived") and isinstance(finding.get("waiver"), dict):
+        result["properties"]["waiver_expired"] = finding["waiver"]
     if finding.get("rule_id") in rule_index:
         result["ruleIndex"] = rule_index[finding["rule_id"]]
     context = finding.get("context")
@@ -165,6 +176,10 @@ def build_sarif(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]
     tool = report.get("tool") or {}
     incomplete = [s for s in report.get("scopes") or [] if isinstance(s, dict) and s.get("status") != "complete"]
     invocation: dict[str, Any] = {"executionSuccessful": not incomplete}
+    summary_gate = (report.get("summary") or {}).get("gate")
+    if isinstance(summary_gate, dict) and isinstance(summary_gate.get("exit_code"), int):
+        invocation["exitCode"] = summary_gate["exit_code"]
+        invocation["exitCodeDescription"] = f"gate {summary_gate.get('verdict') or ''}".strip()
     if report.get("generated_at"):
         invocation["endTimeUtc"] = report["generated_at"]
     if incomplete:
@@ -189,6 +204,11 @@ def build_sarif(report: Mapping[str, Any], rules: Mapping[str, Mapping[str, Any]
             "findings_by_severity": summary.get("findings_by_severity"),
             "scopes": report.get("scopes") or [],
             "masked_ids": bool(report.get("masked_ids")),
+            # Weekly runs: which subscriptions fail the gate and why; changes since the previous run or
+            # baseline; waivers that expired or match nothing.
+            **{key: value for key, value in (("gate", summary_gate), ("changes", summary.get("changes")),
+                                             ("waivers", summary.get("waivers")), ("baseline", summary.get("baseline")))
+               if value is not None},
         },
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
