@@ -110,3 +110,13 @@ def test_rules_list_and_show(cli):
 def test_help_documents_exit_codes(cli):
     run = cli("--help")
     assert run.code == 0 and "3 audit incomplete" in " ".join(run.stdout.split())
+
+
+def test_terminal_output_never_carries_control_characters_from_azure(cli, tmp_path):
+    rows = vm_row("evil\x1b[2J\x1b]0;pwned\x07<script>")
+    rows[0]["resourceGroup"] = "rg-\x1b[31mred"
+    snapshot = write_json(tmp_path / "snap.json", rows)
+    run = cli("check", "--snapshot", str(snapshot), "--out", str(tmp_path / "o"), "--format", "json")
+    assert run.code == 1
+    assert "\x1b" not in run.stdout and "\x07" not in run.stdout
+    assert "evil?[2J" in run.stdout  # shown, defanged
