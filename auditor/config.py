@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from auditor.errors import InputError
+from auditor.plan.tiers import DEFAULT_TIERS, DEFAULT_UNTAGGED, Tier, parse_tiers
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class Config:
     unknown_policy_stale_after_hours: float = 48.0
     # Latest snapshots of a VM's disks further apart than this are not one restore point.
     snapshot_coordination_minutes: float = 5.0
+    # DR plan tiers, most demanding first, and the tier of VMs without a tier tag (auditor/plan/tiers.py).
+    tiers: tuple[Tier, ...] = DEFAULT_TIERS
+    untagged_tier: str = DEFAULT_UNTAGGED
 
 
 _SECTIONS = {
@@ -40,6 +44,7 @@ _SECTIONS = {
         "snapshot_coordination_minutes": "snapshot_coordination_minutes",
     },
     "high_availability": {"tiers": "ha_tiers"},
+    "tiers": {},  # parsed as a whole by parse_tiers
 }
 
 
@@ -68,6 +73,9 @@ def load_config(path: str | Path | None) -> Config:
             raise InputError(f"config file {path} has unknown section {section!r}; use {', '.join(_SECTIONS)}.")
         if not isinstance(values, dict):
             raise InputError(f"config file {path} section {section!r} must be a mapping.")
+        if section == "tiers":
+            changes["tiers"], changes["untagged_tier"] = parse_tiers(path, values)
+            continue
         for key, value in values.items():
             target = _SECTIONS[section].get(key)
             if target is None:
