@@ -10,7 +10,10 @@ import jinja2
 
 
 def powershell_quote(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
+    # PowerShell ends a single-quoted string at ' and at the typographic quotes too: double them all.
+    from auditor.plan.powershell import ps_quote
+
+    return ps_quote(value)
 
 
 def _human_list(values: object, limit: int = 5) -> str:
