@@ -405,14 +405,15 @@ def _lift_bash(plan: ScriptPlan, block: Block) -> None:
         why = []
         if kept and kept[-1].comment:
             why = [kept.pop().text]
+        grouped: dict[tuple, tuple[str, str, list[Step], str]] = {}
         for lifted in run:
             if lifted.kind in ("group-create", "vault-create", "vault-redundancy"):
                 target = lifted if lifted.kind != "group-create" else next(
                     s for s in run if s.kind == "vault-create")
                 key = ("vault",) + _lower(target.args.get("subscription"), target.args.get("resource_group"),
                                           target.args.get("name"))
-                _add_unit(plan, "vaults", key, f"vault {target.args.get('name')}", block.finding, [lifted], why)
-                note = f"# Vault {target.args.get('name')}: provisioned in phase 1 above."
+                entry = grouped.setdefault(key, ("vaults", f"vault {target.args.get('name')}", [],
+                                                 f"# Vault {target.args.get('name')}: provisioned in phase 1 above."))
             else:
                 create = lifted if lifted.kind == "policy-create" else next(
                     (s for s in run if s.kind == "policy-create" and s.args.get("file") == lifted.args.get("file")), None)
@@ -421,11 +422,14 @@ def _lift_bash(plan: ScriptPlan, block: Block) -> None:
                     continue
                 key = ("policy",) + _lower(create.args.get("subscription"), create.args.get("resource_group"),
                                            create.args.get("vault"), create.args.get("name"))
-                _add_unit(plan, "policies", key, f"policy {create.args.get('name')} in vault {create.args.get('vault')}",
-                          block.finding, [lifted], why)
-                note = f"# Policy {create.args.get('name')} in vault {create.args.get('vault')}: created in phase 3 above."
-            if not kept or kept[-1].text != note:
-                kept.append(Step(one_line(note), comment=True, kind="comment"))
+                entry = grouped.setdefault(key, ("policies", f"policy {create.args.get('name')} in vault "
+                                                 f"{create.args.get('vault')}", [],
+                                                 f"# Policy {create.args.get('name')} in vault "
+                                                 f"{create.args.get('vault')}: created in phase 3 above."))
+            entry[2].append(lifted)
+        for key, (phase, title, lifted_steps, note) in grouped.items():
+            _add_unit(plan, phase, key, title, block.finding, lifted_steps, why)
+            kept.append(Step(one_line(note), comment=True, kind="comment"))
         i = j
     block.steps = kept
 
