@@ -318,6 +318,10 @@ def safe_lines(text: str) -> str:
     return "\n".join(safe(line) for line in text.split("\n"))
 
 
+from auditor.plan.command import plan  # noqa: E402  (the DR plan command lives with the plan package)
+app.command(name="plan", epilog=EXIT_CODES)(plan)
+
+
 @rules_app.command("list")
 def rules_list() -> None:
     """List every rule: id, severity, resource type and title."""
