@@ -282,3 +282,24 @@ def test_cron_line_has_a_schedule_a_user_and_a_valid_command():
     fields = entries[0].split(None, 6)
     assert valid_cron(" ".join(fields[:5])) and fields[5] == "dr-audit" and fields[6].startswith("/")
     assert "%" not in fields[6]  # cron turns % into a newline
+
+
+# ------------------------------------------------------------------------------ README
+
+
+def readme_section(title: str) -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def test_readme_weekly_runs_section_commands_and_waivers_are_valid(tmp_path):
+    section = readme_section("Weekly runs, waivers, history and baselines")
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, re.DOTALL)
+    commands = [args for language, code in blocks if language == "bash" for args in dr_audit_commands(code)]
+    assert {args[0] for args in commands} == {"scan", "history"}
+    assert [problem for args in commands for problem in check_command(args)] == []
+    (waivers_yaml,) = [code for language, code in blocks if language == "yaml"]
+    (tmp_path / "waivers.yaml").write_text(waivers_yaml)
+    assert len(load_waivers(tmp_path / "waivers.yaml", [rule.id for rule in load_rules()]).waivers) == 2
