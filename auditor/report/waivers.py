@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -53,6 +53,7 @@ class Waiver:
     expires: date
     rule_match: re.Pattern
     resource_match: re.Pattern | None
+    resource_literal: str   # the longest literal part of `resource`, lower-cased: a cheap test first
     tag_key: str | None
     tag_value_match: re.Pattern | None
 
@@ -62,13 +63,17 @@ class Waiver:
                 "reason": self.reason, "owner": self.owner, "expires": self.expires.isoformat()}
 
     def matches(self, finding: dict[str, Any], workload_tag: str) -> bool:
-        if not self.rule_match.fullmatch(str(finding.get("rule_id") or "").lower()):
-            return False
-        if self.resource_match is not None and not self.resource_match.fullmatch(
-                str(finding.get("resource_id") or "").lower()):
+        return bool(self.rule_match.fullmatch(str(finding.get("rule_id") or "").lower())) and self.covers(
+            str(finding.get("resource_id") or "").lower(), lambda: _tags_of(finding, workload_tag))
+
+    def covers(self, resource_id: str, tags: Callable[[], dict[str, str]]) -> bool:
+        """The resource and tag conditions, for a finding whose rule already matched: `resource_id`
+        lower-cased, `tags` its normalised tags (asked for only when the waiver has a tag)."""
+        if self.resource_match is not None and (self.resource_literal not in resource_id
+                                                or not self.resource_match.fullmatch(resource_id)):
             return False
         if self.tag_key is not None:
-            value = _tags_of(finding, workload_tag).get(self.tag_key)
+            value = tags().get(self.tag_key)
             if value is None or not self.tag_value_match.fullmatch(value):
                 return False
         return True
@@ -186,6 +191,7 @@ def _waiver(name: str, index: int, line: int | None, entry: Any, known_rules: li
     return Waiver(
         entry=index, line=line, rule=rule, resource=resource, tag=tag, reason=reason, owner=owner, expires=expires,
         rule_match=rule_match, resource_match=glob_to_regex(resource, segments=True) if resource else None,
+        resource_literal=max(re.split(r"[*?]", resource.lower()), key=len) if resource else "",
         tag_key=tag_key, tag_value_match=tag_value_match,
     )
 
@@ -214,13 +220,24 @@ def _tags_of(finding: dict[str, Any], workload_tag: str) -> dict[str, str]:
     return normalised
 
 
+def _cached_tags(finding: dict[str, Any], workload_tag: str) -> Callable[[], dict[str, str]]:
+    cache: list[dict[str, str]] = []
+
+    def tags() -> dict[str, str]:
+        if not cache:
+            cache.append(_tags_of(finding, workload_tag))
+        return cache[0]
+    return tags
+
+
 def apply_waivers(report: dict[str, Any], waivers: WaiverSet, as_of: datetime, *, workload_tag: str = "workload") -> None:
     """Mark the findings each waiver covers and summarise the waivers in summary.waivers (in place)."""
     today = as_of.astimezone(timezone.utc).date()
     findings = report["findings"]
-    by_rule: dict[str, list[dict[str, Any]]] = {}
+    by_rule: dict[str, list[tuple[dict[str, Any], str, Callable[[], dict[str, str]]]]] = {}
     for finding in findings:
-        by_rule.setdefault(str(finding.get("rule_id") or "").lower(), []).append(finding)
+        by_rule.setdefault(str(finding.get("rule_id") or "").lower(), []).append(
+            (finding, str(finding.get("resource_id") or "").lower(), _cached_tags(finding, workload_tag)))
     matched: dict[int, int] = {}
     applied: dict[str, Waiver] = {}   # finding id -> first active waiver
     expired_on: dict[str, Waiver] = {}  # finding id -> first expired waiver
@@ -230,8 +247,8 @@ def apply_waivers(report: dict[str, Any], waivers: WaiverSet, as_of: datetime, *
         for rule_id, candidates in by_rule.items():
             if not waiver.rule_match.fullmatch(rule_id):
                 continue
-            for finding in candidates:
-                if waiver.matches(finding, workload_tag):
+            for finding, resource_id, tags in candidates:
+                if waiver.covers(resource_id, tags):
                     count += 1
                     target = applied if active else expired_on
                     target.setdefault(finding["id"], waiver)
