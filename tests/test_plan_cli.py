@@ -74,3 +74,21 @@ def test_plan_help_lists_its_options(cli):
     for option in ("--snapshot", "--demo", "--subscription", "--out", "--format", "--script", "--config", "--as-of",
                    "--mask-ids"):
         assert option in run.stdout
+
+
+def test_waived_findings_are_marked_in_the_plan_and_left_out_of_the_script(cli, tmp_path):
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("waivers:\n  - rule: vault-soft-delete-disabled\n"
+                       "    resource: /subscriptions/*/resourceGroups/rg-legacy-weu/providers/"
+                       "Microsoft.RecoveryServices/vaults/rsv-legacy-weu\n"
+                       "    reason: legacy vault is being retired\n    owner: platform-team@fabrikam.com\n"
+                       "    expires: 2027-03-31\n", encoding="utf-8")
+    run = cli("plan", "--demo", "--out", str(tmp_path / "o"), "--format", "json", "--script", "bash",
+              "--waivers", str(waivers))
+    assert run.code == 0, run.stderr
+    plan = json.loads((tmp_path / "o" / "plan.json").read_text(encoding="utf-8"))
+    waived = [f for w in plan["workloads"] for f in w["findings"] if f["waived"]]
+    assert {(f["rule_id"], f["resource_name"]) for f in waived} == {("vault-soft-delete-disabled", "rsv-legacy-weu")}
+    script = (tmp_path / "o" / "remediate.sh").read_text(encoding="utf-8")
+    assert "--name rsv-legacy-weu --soft-delete-feature-state Enable" not in script
+    assert "--name rsv-dev-weu --soft-delete-feature-state Enable" in script

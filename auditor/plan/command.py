@@ -29,6 +29,7 @@ from auditor.plan.render import render_plan_html, render_plan_markdown
 from auditor.plan.script import PHASES, render_script, tainted_findings
 from auditor.report.findings import build_findings
 from auditor.report.masking import mask_report, tenant_ids
+from auditor.report.waivers import WaiverSet, apply_waivers, load_waivers
 from auditor.resources import demo_estate, templates_dir
 
 PLAN_FORMATS = ("html", "md", "json")
@@ -57,6 +58,7 @@ class PlanOptions:
     config: Config = field(default_factory=Config)
     mask_ids: bool = False
     source_label: str | None = None
+    waivers: WaiverSet | None = None
 
 
 @dataclass
@@ -93,6 +95,8 @@ def make_plan(snapshot: Snapshot, options: PlanOptions) -> PlanOutcome:
     as_of = options.as_of or _snapshot_time(snapshot) or datetime.now(timezone.utc)
     inventory = build_inventory(snapshot.rows, options.config, as_of)
     report = build_findings(snapshot=snapshot, inventory=inventory, results=run_rules(inventory, rules), as_of=as_of)
+    if options.waivers is not None:  # waived findings stay visible in the plan and are left out of the script
+        apply_waivers(report, options.waivers, as_of, workload_tag=options.config.workload_tag)
     source = options.source_label or str(snapshot.source)
     plan = build_plan(inventory, report, snapshot_source=source, captured_at=snapshot.captured_at)
     files: dict[str, str] = {}
@@ -152,6 +156,8 @@ def plan(
     as_of: Annotated[Optional[str], typer.Option(
         "--as-of", help="ISO-8601 time that recovery point ages are measured from (default: the snapshot's "
                         "capture time, else now).")] = None,
+    waivers: Annotated[Optional[Path], typer.Option(
+        "--waivers", help="YAML waivers: waived findings are marked in the plan and left out of the script.")] = None,
     mask_ids: Annotated[bool, typer.Option(
         "--mask-ids", help="Hide subscription and tenant ids in plan.html/plan.md/plan.json (the script keeps "
                            "them: it has to run against them).")] = False,
@@ -161,6 +167,8 @@ def plan(
     remediation script with every fix in a safe order. Exit 3 when some scope could not be read."""
     options = PlanOptions(out_dir=out, formats=parse_plan_formats(format), script=script.value if script else None,
                           as_of=parse_as_of(as_of) if as_of else None, config=load_config(config), mask_ids=mask_ids)
+    if waivers is not None:
+        options.waivers = load_waivers(waivers, [rule.id for rule in load_rules()])
     scoped = bool(subscription or management_group or tenant)
     if sum([snapshot is not None, demo, scoped]) > 1:
         raise InputError("give one source: --snapshot FILE, --demo, or a scope to crawl (--subscription, "
