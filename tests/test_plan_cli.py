@@ -92,3 +92,29 @@ def test_waived_findings_are_marked_in_the_plan_and_left_out_of_the_script(cli, 
     script = (tmp_path / "o" / "remediate.sh").read_text(encoding="utf-8")
     assert "--name rsv-legacy-weu --soft-delete-feature-state Enable" not in script
     assert "--name rsv-dev-weu --soft-delete-feature-state Enable" in script
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/plan.md"])
+def test_documented_plan_examples_are_valid(cli, tmp_path, document):
+    import re
+    import shlex
+
+    from auditor.config import load_config
+    from conftest import REPO
+
+    text = (REPO / document).read_text(encoding="utf-8")
+    if document == "README.md":
+        start = text.index("## DR plan\n")
+        text = text[start:text.index("\n## ", start + 1)]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", text, re.DOTALL)
+    (tiers_yaml,) = [code for language, code in blocks if language == "yaml"]
+    config = tmp_path / "tiers.yaml"
+    config.write_text(tiers_yaml, encoding="utf-8")
+    assert [t.name for t in load_config(config).tiers][:2] == ["gold", "critical"]
+    help_text = cli("plan", "--help").stdout
+    commands = [shlex.split(line.split("#")[0]) for language, code in blocks if language == "bash"
+                for line in code.splitlines() if line.startswith("dr-audit plan")]
+    assert commands
+    for args in commands:
+        for option in (arg for arg in args if arg.startswith("--")):
+            assert option in help_text, (document, option)
