@@ -282,12 +282,21 @@ def _related_keys(group_key: str, members, vm_views, inventory: Inventory) -> li
     keys = [vm["key"] for vm in members]
     keys += [vm["backup"]["vault_key"] for vm in vm_views if vm["backup"] and vm["backup"].get("vault_key")]
     keys += [_key(vm.get("availability_set_key")) for vm in members if vm.get("availability_set_key")]
-    vm_keys = {vm["key"] for vm in members}
-    snapshots = inventory.snapshots
-    keys += list(snapshots.loc[snapshots["source_vm_key"].isin(vm_keys), "key"])
+    snapshots_by_vm = _snapshots_by_vm(inventory)
+    keys += [key for vm in members for key in snapshots_by_vm.get(vm["key"], ())]
     if not group_key.startswith("unassigned:"):
         keys.append("workload:" + group_key)
     return list(dict.fromkeys(keys))
+
+
+def _snapshots_by_vm(inventory: Inventory) -> dict[str, list[str]]:
+    """Snapshot keys per VM whose disk they were taken of, computed once per inventory."""
+    cached = inventory.__dict__.get("_plan_snapshots_by_vm")
+    if cached is None:
+        snapshots = inventory.snapshots.dropna(subset=["source_vm_key"])
+        cached = snapshots.groupby("source_vm_key")["key"].agg(list).to_dict()
+        inventory.__dict__["_plan_snapshots_by_vm"] = cached
+    return cached
 
 
 def _disks_by_vm(inventory: Inventory) -> dict[str, list[dict[str, Any]]]:

@@ -182,7 +182,7 @@ def bash_steps(text: str) -> list[Step]:
             i += 1
             continue
         buffer = line
-        first = _split(line) or []
+        first = (_split(line) or []) if "<<" in line else []
         marker = next((t for t in first if t.startswith("<<") and len(t) > 2), None)
         if marker:
             terminator = marker[3:] if marker.startswith("<<-") else marker[2:]
@@ -195,7 +195,7 @@ def bash_steps(text: str) -> list[Step]:
             steps.append(Step(buffer, kind="heredoc", heredoc=True, args={"file": _heredoc_file(first)}))
             i += 1
             continue
-        while (_split(buffer) is None or buffer.endswith("\\")) and i + 1 < len(physical):
+        while (not _balanced(buffer) or buffer.endswith("\\")) and i + 1 < len(physical):
             i += 1
             buffer += "\n" + physical[i]
         steps.append(_classify_bash(Step(buffer)))
@@ -203,11 +203,23 @@ def bash_steps(text: str) -> list[Step]:
     return steps
 
 
+def _balanced(text: str) -> bool:
+    """No quoted value left open (shlex is slow: most lines have no quote at all)."""
+    return ("'" not in text and '"' not in text) or _split(text) is not None
+
+
+_CLASSIFIED = ("az group create", "az backup vault create", "az backup vault backup-properties set",
+               "az backup policy create", "az backup protection enable-for-vm", "az backup protection resume",
+               "az snapshot create", "az vm availability-set create")
+
+
 def _heredoc_file(tokens: list[str]) -> str | None:
     return _option(tokens, ">")
 
 
 def _classify_bash(step: Step) -> Step:
+    if not " ".join(step.text.split(None, 5)[:5]).startswith(_CLASSIFIED):
+        return step
     tokens = _split(step.text) or []
     words = " ".join(tokens[:5])
     sub = _option(tokens, "--subscription")
