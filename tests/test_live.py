@@ -45,6 +45,7 @@ def test_crawl_records_the_forbidden_subscription_and_exits_3(emulator, tmp_path
     assert Counter(row["id"].lower() for row in read_snapshot(output).rows) == readable
     assert SUBSCRIPTIONS[1] in run.stderr and "audit incomplete" in run.stderr
     assert "retry" in run.stderr  # the progress log shows the injected faults being retried
+    assert "streams " in run.stderr and "quota left" in run.stderr and "rows" in run.stderr
     assert SENTINEL not in run.stdout + run.stderr
     assert SENTINEL.encode() not in gzip.decompress(output.read_bytes())
 

@@ -77,6 +77,9 @@ class CrawlStats:
     pages: int = 0
     rows: int = 0
     minimum_requests: int = 0        # ceil(rows / page size) per completed stream
+    streams_total: int = 0
+    streams_done: int = 0
+    quota_remaining: int | None = None  # as Resource Graph last reported it
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -275,6 +278,9 @@ class Crawler:
                 response, headers = self.client.resources(
                     request, cls=lambda pipeline, deserialized, _: (deserialized, pipeline.http_response.headers),
                     read_timeout=settings.read_timeout_seconds, connection_timeout=settings.connection_timeout_seconds)
+                remaining = _header_int(headers, "x-ms-user-quota-remaining")
+                if remaining is not None:
+                    self.stats.quota_remaining = remaining
                 return response, headers
             except HttpResponseError as error:
                 headers = error.response.headers if error.response is not None else None
@@ -409,6 +415,7 @@ class Crawler:
                     from auditor.inventory.enrich import EnrichmentNeeds
 
                     needs = EnrichmentNeeds()
+                self.stats.streams_total = len(pending)
                 self._run_all(pending, Path(work), writer, failures, needs.observe if needs else None)
                 if needs is not None:
                     result = deep(needs)
@@ -448,7 +455,9 @@ class Crawler:
                             half = len(stream.subscriptions) // 2
                             pending.append(Stream(stream.query, stream.subscriptions[:half]))
                             pending.append(Stream(stream.query, stream.subscriptions[half:]))
+                            self.stats.streams_total += 1
                             continue
+                        self.stats.streams_done += 1
                         for subscription in stream.subscriptions:
                             failures.setdefault(subscription, []).append(f"{stream.query.name}: {failure.reason}")
                         self._progress(f"{stream.query.name} incomplete for {len(stream.subscriptions)} "
@@ -456,6 +465,7 @@ class Crawler:
                         continue
                     writer.append_stream(rows_file)
                     rows_file.unlink(missing_ok=True)
+                    self.stats.streams_done += 1
                     self._progress(f"{stream.query.name} done for {len(stream.subscriptions)} subscription(s)",
                                    self.stats)
 

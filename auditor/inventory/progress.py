@@ -19,7 +19,9 @@ class Progress:
     def __call__(self, event: str, stats: CrawlStats) -> None:
         if self.quiet:
             return
-        line = (f"crawl: {stats.rows:,} rows, {stats.pages:,} pages, {stats.requests:,} requests, "
+        quota = "?" if stats.quota_remaining is None else str(stats.quota_remaining)
+        line = (f"crawl: streams {stats.streams_done}/{stats.streams_total}, {stats.rows:,} rows, "
+                f"{stats.pages:,} pages, {stats.requests:,} requests, quota left {quota}, "
                 f"{stats.retries} retries, {stats.throttled} throttled, {stats.seconds:.0f}s")
         if self.interactive:
             now = time.monotonic()
