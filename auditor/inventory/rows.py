@@ -2,6 +2,12 @@
 
 Extraction only: type-tolerant field access (a sku that is a string, tags that are a list or
 properties that are null never crash), normalised keys and regions. Joins are made in tables.py.
+
+`Extractor` takes rows one at a time and keeps only the fields the inventory reads, as tuples, so
+the snapshot reader can feed it while parsing and a large snapshot's full rows are never all held at
+once. This is the one per-row Python pass of a check (a million rows: a few seconds); everything
+after it works on whole columns. Values that depend on the configuration (tier, workload, owner and
+RPO tags) are read from the kept tags when the tables are built, so one extraction serves any config.
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ def _at(value: Any, *path: str) -> Any:
 
 
 def _str(value: Any) -> str | None:
-    if isinstance(value, str):
+    if value.__class__ is str or isinstance(value, str):
         value = value.strip()
         return value or None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -77,6 +83,8 @@ def _str(value: Any) -> str | None:
 
 def _key(value: Any) -> str | None:
     """Join key of an ARM id: lower-cased, without a trailing slash."""
+    if value is None:
+        return None
     text = _str(value)
     return text.rstrip("/").lower() if text else None
 
@@ -124,6 +132,8 @@ def normalise_tags(value: Any) -> dict[str, str]:
 
 def blob_account_name(uri: Any) -> str | None:
     """The storage account of a VHD: the first label of the blob host `<account>.blob.<suffix>`."""
+    if uri is None:
+        return None
     text = _str(uri)
     if not text:
         return None
@@ -144,24 +154,6 @@ def _zones(value: Any) -> str | None:
     return _str(value)
 
 
-def _base(row: dict[str, Any], config: Config) -> dict[str, Any]:
-    tags = normalise_tags(row.get("tags"))
-    return {
-        "id": row["id"].strip(),
-        "key": _key(row["id"]),
-        "name": _str(row.get("name")) or row["id"].rstrip("/").rsplit("/", 1)[-1],
-        "type": row["type"].strip().lower(),
-        "subscription_id": _str(row.get("subscriptionId")) or _subscription_of(row["id"]),
-        "resource_group": _str(row.get("resourceGroup")) or _resource_group_of(row["id"]),
-        "location": region(row.get("location")),
-        "tags": _obj(row.get("tags")),
-        "tier": tags.get(config.tier_tag.lower(), "").lower() or None,
-        "workload": tags.get(config.workload_tag.lower()) or None,
-        "owner": tags.get(config.owner_tag.lower()) or None,
-        "_tags_norm": tags,
-    }
-
-
 def _subscription_of(arm_id: str) -> str | None:
     match = re.match(r"^/subscriptions/([^/]+)", arm_id.strip(), re.IGNORECASE)
     return match.group(1) if match else None
@@ -172,102 +164,11 @@ def _resource_group_of(arm_id: str) -> str | None:
     return match.group(1) if match else None
 
 
-def frame(records: list[dict[str, Any]], columns: Iterable[str]) -> pd.DataFrame:
+def frame(records: list[Any], columns: Iterable[str]) -> pd.DataFrame:
+    """A table from records (dicts, or tuples in column order)."""
     columns = list(columns)
     frame = pd.DataFrame.from_records(records, columns=columns) if records else pd.DataFrame(columns=columns)
     return frame
-
-
-# ---------------------------------------------------------------- per-type extraction
-
-def vm_records(rows, config):
-    vms, attachments = [], []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        storage = _obj(props.get("storageProfile"))
-        os_disk = _obj(storage.get("osDisk"))
-        os_profile = props.get("osProfile")
-        agent_flags = [
-            _bool(_at(os_profile, "windowsConfiguration", "provisionVMAgent")),
-            _bool(_at(os_profile, "linuxConfiguration", "provisionVMAgent")),
-        ]
-        base.update(
-            availability_set_key=_key(_at(props, "availabilitySet", "id")),
-            scale_set_key=_key(_at(props, "virtualMachineScaleSet", "id")),
-            zones=_zones(row.get("zones")),
-            has_os_profile=isinstance(os_profile, dict) and bool(os_profile),
-            agent_provisioning_disabled=any(flag is False for flag in agent_flags),
-            rpo_tag=base["_tags_norm"].get(config.rpo_tag.lower()) or None,
-            os_type=_lower(os_disk.get("osType")),
-        )
-        vms.append(base)
-        disks = [("os", None, os_disk)] + [
-            ("data", _at(disk, "lun"), disk) for disk in _list(storage.get("dataDisks")) if isinstance(disk, dict)
-        ]
-        for role, lun, disk in disks:
-            if not disk:
-                continue
-            managed_id = _at(disk, "managedDisk", "id")
-            vhd_uri = _at(disk, "vhd", "uri")
-            ephemeral = role == "os" and (_lower(_at(disk, "diffDiskSettings", "option")) == "local")
-            if managed_id is None and vhd_uri is None and not ephemeral:
-                continue
-            attachments.append({
-                "vm_key": base["key"],
-                "role": role,
-                "lun": lun,
-                "disk_name": _str(disk.get("name")),
-                "managed_disk_id": _str(managed_id),
-                "managed_disk_key": _key(managed_id),
-                "vhd_uri": _str(vhd_uri),
-                "vhd_account": blob_account_name(vhd_uri),
-                "ephemeral": bool(ephemeral),
-                "vm_disk_size_gb": _number(disk.get("diskSizeGB")),
-            })
-    return vms, attachments
-
-
-def disk_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        base.update(
-            sku=_lower(_at(row, "sku", "name")),
-            sku_name=_str(_at(row, "sku", "name")),
-            size_gb=_number(props.get("diskSizeGB")),
-            managed_by_key=_key(row.get("managedBy")),
-            disk_state=_str(props.get("diskState")),
-            source_key=_key(_at(props, "creationData", "sourceResourceId")),
-        )
-        out.append(base)
-    return out
-
-
-def storage_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        base.update(sku=_lower(_at(row, "sku", "name")), sku_name=_str(_at(row, "sku", "name")),
-                    account_name=base["name"].lower())
-        out.append(base)
-    return out
-
-
-def vault_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        redundancy = _obj(props.get("redundancySettings"))
-        base.update(
-            storage_redundancy=_str(redundancy.get("standardTierStorageRedundancy")),
-            cross_region_restore=_str(redundancy.get("crossRegionRestore")),
-            soft_delete_state=_str(_at(props, "securitySettings", "softDeleteSettings", "softDeleteState")),
-        )
-        out.append(base)
-    return out
 
 
 def _segment_after(arm_id: str, name: str) -> str | None:
@@ -289,152 +190,371 @@ def _child_of_vault(child_key: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def protected_item_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        source = props.get("sourceResourceId")
-        if not _str(source):
-            source = _at(props, "dataSourceInfo", "resourceID") or _at(props, "dataSourceInfo", "resourceId")
-        base.update(
-            vault_key=_child_of_vault(base["key"]),
-            source_key=_key(source),
-            backup_management_type=_lower(props.get("backupManagementType")),
-            protection_state=_str(props.get("protectionState")),
-            last_backup_status=_str(props.get("lastBackupStatus")),
-            last_recovery_point=_str(props.get("lastRecoveryPoint")),
-            policy_key=_key(props.get("policyId")),
-            policy_name=_str(props.get("policyName")) or _last_segment(props.get("policyId")),
-            container_name=_segment_after(base["id"], "protectionContainers"),
-            item_name=_segment_after(base["id"], "protectedItems"),
-        )
-        out.append(base)
-    return out
+# ---------------------------------------------------------------- per-type extraction
+#
+# Each extractor returns the row's record as a tuple: the base values (BASE_FIELDS), then the type's
+# own (its *_FIELDS). tier/workload/owner and the VM's rpo_tag come from the tags later (tag_values).
+
+BASE_FIELDS = ("id", "key", "name", "type", "subscription_id", "resource_group", "location", "tags")
 
 
-def policy_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        schedule = _obj(props.get("schedulePolicy"))
-        hourly = _obj(schedule.get("hourlySchedule"))
-        base.update(
-            vault_key=_child_of_vault(base["key"]),
-            backup_management_type=_lower(props.get("backupManagementType")),
-            schedule_frequency=_lower(schedule.get("scheduleRunFrequency")),
-            hourly_interval=_number(hourly.get("interval")),
-            hourly_window_hours=_number(hourly.get("scheduleWindowDuration")),
-            policy_type=_str(props.get("policyType")),  # V1 standard, V2 enhanced
-        )
-        out.append(base)
-    return out
+def _base(row: dict[str, Any], ident: str, key: str | None, kind: str) -> tuple[Any, ...]:
+    rid = row["id"]
+    name = row.get("name")
+    name = (name.strip() or None) if name.__class__ is str else _str(name)
+    subscription = row.get("subscriptionId")
+    subscription = (subscription.strip() or None) if subscription.__class__ is str else _str(subscription)
+    group = row.get("resourceGroup")
+    group = (group.strip() or None) if group.__class__ is str else _str(group)
+    location = row.get("location")
+    if location.__class__ is str:
+        location = location.strip()
+        location = location.replace(" ", "").lower() if location else None
+    else:
+        location = region(location)
+    tags = row.get("tags")
+    return (
+        ident,
+        key,
+        name or rid.rstrip("/").rsplit("/", 1)[-1],
+        kind,
+        subscription or _subscription_of(rid),
+        group or _resource_group_of(rid),
+        location,
+        tags if tags.__class__ is dict else _obj(tags),
+    )
 
 
-def replicated_item_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        base.update(
-            vault_key=_child_of_vault(base["key"]),
-            source_key=_key(_at(props, "providerSpecificDetails", "dataSourceInfo", "resourceId")
-                            or _at(props, "providerSpecificDetails", "dataSourceInfo", "resourceID")),
-            protection_state=_str(props.get("protectionState")),
-        )
-        out.append(base)
-    return out
+VM_FIELDS = ("availability_set_key", "scale_set_key", "zones", "has_os_profile", "agent_provisioning_disabled",
+             "os_type")
+VM_DISK_COLUMNS = ["vm_key", "role", "lun", "disk_name", "managed_disk_id", "managed_disk_key", "vhd_uri",
+                   "vhd_account", "ephemeral", "vm_disk_size_gb"]
 
 
-def avset_records(rows, config):
-    sets, members = [], []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        sets.append(base)
-        for member in _list(props.get("virtualMachines")):
-            member_key = _key(_at(member, "id"))
-            if member_key:
-                members.append({"availability_set_key": base["key"], "vm_key": member_key})
-    return sets, members
+def _vm(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
+    props = _obj(row.get("properties"))
+    storage = _obj(props.get("storageProfile"))
+    os_disk = _obj(storage.get("osDisk"))
+    os_profile = props.get("osProfile")
+    if isinstance(os_profile, dict):
+        has_os_profile = bool(os_profile)
+        disabled = (_bool(_at(os_profile, "windowsConfiguration", "provisionVMAgent")) is False
+                    or _bool(_at(os_profile, "linuxConfiguration", "provisionVMAgent")) is False)
+    else:
+        has_os_profile = disabled = False
+    vm_key = base[1]
+    attachments = ex.vm_disks
+    data_disks = storage.get("dataDisks")
+    disks = [("os", None, os_disk)]
+    if isinstance(data_disks, list):
+        disks += [("data", disk.get("lun"), disk) for disk in data_disks if isinstance(disk, dict)]
+    for role, lun, disk in disks:
+        if not disk:
+            continue
+        managed = disk.get("managedDisk")
+        managed_id = managed.get("id") if isinstance(managed, dict) else None
+        vhd = disk.get("vhd")
+        vhd_uri = vhd.get("uri") if isinstance(vhd, dict) else None
+        ephemeral = role == "os" and (_lower(_at(disk, "diffDiskSettings", "option")) == "local")
+        if managed_id is None and vhd_uri is None and not ephemeral:
+            continue
+        attachments.append((
+            vm_key, role, lun, _str(disk.get("name")), _str(managed_id), _key(managed_id), _str(vhd_uri),
+            blob_account_name(vhd_uri), bool(ephemeral), _number(disk.get("diskSizeGB")),
+        ))
+    return base + (
+        _key(_at(props, "availabilitySet", "id")),
+        _key(_at(props, "virtualMachineScaleSet", "id")),
+        _zones(row.get("zones")),
+        has_os_profile,
+        disabled,
+        _lower(os_disk.get("osType")),
+    )
 
 
-def image_records(rows, config):
-    images, sources = [], []
-    for row in rows:
-        base = _base(row, config)
-        storage = _obj(_at(row, "properties", "storageProfile"))
-        images.append(base)
-        disks = [("os", storage.get("osDisk"))] + [("data", disk) for disk in _list(storage.get("dataDisks"))]
-        for role, disk in disks:
-            if not isinstance(disk, dict):
-                continue
-            for kind, value in (
-                ("vhd", disk.get("blobUri")),
-                ("managed disk", _at(disk, "managedDisk", "id")),
-                ("snapshot", _at(disk, "snapshot", "id")),
-            ):
-                if _str(value):
-                    sources.append({
-                        "image_key": base["key"], "role": role, "source_kind": kind, "source": _str(value),
-                        "vhd_account": blob_account_name(value) if kind == "vhd" else None,
-                    })
-    return images, sources
+DISK_FIELDS = ("sku", "sku_name", "size_gb", "managed_by_key", "disk_state", "source_key")
 
 
-def gallery_version_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        targets = _at(row, "properties", "publishingProfile", "targetRegions")
-        regions = sorted({region(_at(target, "name")) for target in _list(targets) if region(_at(target, "name"))})
-        base.update(target_regions=", ".join(regions), target_region_count=len(regions),
-                    target_regions_known=bool(regions),
-                    gallery_name=_segment_after(base["id"], "galleries"),
-                    image_definition=_segment_after(base["id"], "images"),
-                    version_name=_segment_after(base["id"], "versions"))
-        out.append(base)
-    return out
+def _disk(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
+    props = _obj(row.get("properties"))
+    sku = _at(row, "sku", "name")
+    creation = props.get("creationData")
+    return base + (
+        _lower(sku),
+        _str(sku),
+        _number(props.get("diskSizeGB")),
+        _key(row.get("managedBy")),
+        _str(props.get("diskState")),
+        _key(creation.get("sourceResourceId")) if isinstance(creation, dict) else None,
+    )
 
 
-def snapshot_records(rows, config):
-    out = []
-    for row in rows:
-        base = _base(row, config)
-        props = _obj(row.get("properties"))
-        base.update(
-            source_key=_key(_at(props, "creationData", "sourceResourceId")),
-            time_created=_str(props.get("timeCreated")),
-            incremental=_bool(props.get("incremental")),
-            size_gb=_number(props.get("diskSizeGB")),
-        )
-        out.append(base)
-    return out
+STORAGE_FIELDS = ("sku", "sku_name", "account_name")
 
 
-def instance_view_records(rows, config):
-    out = []
-    for row in rows:
-        key = _key(row["id"]) or ""
-        statuses = _list(_at(row, "properties", "vmAgent", "statuses"))
-        shown = [_str(_at(status, "displayStatus")) for status in statuses if _str(_at(status, "displayStatus"))]
-        out.append({
-            "vm_key": key.rsplit("/", 1)[0] if key.endswith("/instanceview") else key,
-            "agent_status": ", ".join(shown) or "no VM agent reported",
-            "agent_ready": any(status.lower() == "ready" for status in shown),
-        })
-    return out
+def _storage(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
+    sku = _at(row, "sku", "name")
+    return base + (_lower(sku), _str(sku), base[2].lower())
 
 
-def vault_details_records(rows, config):
-    out = []
-    for row in rows:
-        key = _key(row["id"]) or ""
-        redundancy = _obj(_at(row, "properties", "redundancySettings"))
-        out.append({
-            "vault_key": key.rsplit("/", 1)[0],
-            "details_storage_redundancy": _str(redundancy.get("standardTierStorageRedundancy")),
-            "details_cross_region_restore": _str(redundancy.get("crossRegionRestore")),
-        })
-    return out
+VAULT_FIELDS = ("storage_redundancy", "cross_region_restore", "soft_delete_state")
+
+
+def _vault(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
+    props = _obj(row.get("properties"))
+    redundancy = _obj(props.get("redundancySettings"))
+    return base + (
+        _str(redundancy.get("standardTierStorageRedundancy")),
+        _str(redundancy.get("crossRegionRestore")),
+        _str(_at(props, "securitySettings", "softDeleteSettings", "softDeleteState")),
+    )
+
+
+PROTECTED_ITEM_FIELDS = ("vault_key", "source_key", "backup_management_type", "protection_state",
+                         "last_backup_status", "last_recovery_point", "policy_key", "policy_name", "container_name",
+                         "item_name")
+
+
+def _protected_item(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
+    props = _obj(row.get("properties"))
+    source = props.get("sourceResourceId")
+    if not _str(source):
+        source = _at(props, "dataSourceInfo", "resourceID") or _at(props, "dataSourceInfo", "resourceId")
+    policy_id = props.get("policyId")
+    return base + (
+        _child_of_vault(base[1]),
+        _key(source),
+        _lower(props.get("backupManagementType")),
+        _str(props.get("protectionState")),
+        _str(props.get("lastBackupStatus")),
+        _str(props.get("lastRecoveryPoint")),
+        _key(policy_id),
+        _str(props.get("policyName")) or _last_segment(policy_id),
+        _segment_after(base[0], "protectionContainers"),
+        _segment_after(base[0], "protectedItems"),
+    )
+
+
+POLICY_FIELDS = ("vault_key", "backup_management_type", "schedule_frequency", "hourly_interval",
+                 "hourly_window_hours", "policy_type")
+
+
+def _policy(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
+    props = _obj(row.get("properties"))
+    schedule = _obj(props.get("schedulePolicy"))
+    hourly = _obj(schedule.get("hourlySchedule"))
+    return base + (
+        _child_of_vault(base[1]),
+        _lower(props.get("backupManagementType")),
+        _lower(schedule.get("scheduleRunFrequency")),
+        _number(hourly.get("interval")),
+        _number(hourly.get("scheduleWindowDuration")),
+        _str(props.get("policyType")),  # V1 standard, V2 enhanced
+    )
+
+
+REPLICATED_ITEM_FIELDS = ("vault_key", "source_key", "protection_state")
+
+
+def _replicated_item(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
+    props = _obj(row.get("properties"))
+    return base + (
+        _child_of_vault(base[1]),
+        _key(_at(props, "providerSpecificDetails", "dataSourceInfo", "resourceId")
+             or _at(props, "providerSpecificDetails", "dataSourceInfo", "resourceID")),
+        _str(props.get("protectionState")),
+    )
+
+
+AVSET_MEMBER_COLUMNS = ["availability_set_key", "vm_key"]
+
+
+def _avset(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
+    for member in _list(_obj(row.get("properties")).get("virtualMachines")):
+        member_key = _key(_at(member, "id"))
+        if member_key:
+            ex.avset_members.append((base[1], member_key))
+    return base
+
+
+IMAGE_SOURCE_COLUMNS = ["image_key", "role", "source_kind", "source", "vhd_account"]
+
+
+def _image(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
+    storage = _obj(_at(row, "properties", "storageProfile"))
+    disks = [("os", storage.get("osDisk"))] + [("data", disk) for disk in _list(storage.get("dataDisks"))]
+    for role, disk in disks:
+        if not isinstance(disk, dict):
+            continue
+        for kind, value in (
+            ("vhd", disk.get("blobUri")),
+            ("managed disk", _at(disk, "managedDisk", "id")),
+            ("snapshot", _at(disk, "snapshot", "id")),
+        ):
+            if _str(value):
+                ex.image_sources.append((base[1], role, kind, _str(value),
+                                         blob_account_name(value) if kind == "vhd" else None))
+    return base
+
+
+GALLERY_VERSION_FIELDS = ("target_regions", "target_region_count", "target_regions_known", "gallery_name",
+                          "image_definition", "version_name")
+
+
+def _gallery_version(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
+    targets = _at(row, "properties", "publishingProfile", "targetRegions")
+    regions = sorted({region(_at(target, "name")) for target in _list(targets) if region(_at(target, "name"))})
+    return base + (", ".join(regions), len(regions), bool(regions), _segment_after(base[0], "galleries"),
+                   _segment_after(base[0], "images"), _segment_after(base[0], "versions"))
+
+
+SNAPSHOT_FIELDS = ("source_key", "time_created", "size_gb", "incremental")
+
+
+def _snapshot(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
+    props = _obj(row.get("properties"))
+    creation = props.get("creationData")
+    return base + (
+        _key(creation.get("sourceResourceId")) if isinstance(creation, dict) else None,
+        _str(props.get("timeCreated")),
+        _number(props.get("diskSizeGB")),
+        _bool(props.get("incremental")),
+    )
+
+
+INSTANCE_VIEW_COLUMNS = ["vm_key", "agent_status", "agent_ready"]
+
+
+def _instance_view(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> None:
+    key = base[1] or ""
+    statuses = _list(_at(row, "properties", "vmAgent", "statuses"))
+    shown = [_str(_at(status, "displayStatus")) for status in statuses if _str(_at(status, "displayStatus"))]
+    ex.instance_views.append((
+        key.rsplit("/", 1)[0] if key.endswith("/instanceview") else key,
+        ", ".join(shown) or "no VM agent reported",
+        any(status.lower() == "ready" for status in shown),
+    ))
+
+
+VAULT_DETAILS_COLUMNS = ["vault_key", "details_storage_redundancy", "details_cross_region_restore"]
+
+
+def _vault_details(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> None:
+    key = base[1] or ""
+    redundancy = _obj(_at(row, "properties", "redundancySettings"))
+    ex.vault_details.append((
+        key.rsplit("/", 1)[0],
+        _str(redundancy.get("standardTierStorageRedundancy")),
+        _str(redundancy.get("crossRegionRestore")),
+    ))
+
+
+# Resource tables: name, type, its own fields, and the tag-derived fields it carries.
+RESOURCE_TABLES = (
+    ("vms", T_VM, VM_FIELDS),
+    ("disks", T_DISK, DISK_FIELDS),
+    ("storage_accounts", T_STORAGE, STORAGE_FIELDS),
+    ("vaults", T_VAULT, VAULT_FIELDS),
+    ("protected_items", T_PROTECTED_ITEM, PROTECTED_ITEM_FIELDS),
+    ("policies", T_POLICY, POLICY_FIELDS),
+    ("replicated_items", T_REPLICATED_ITEM, REPLICATED_ITEM_FIELDS),
+    ("availability_sets", T_AVSET, ()),
+    ("images", T_IMAGE, ()),
+    ("gallery_image_versions", T_GALLERY_IMAGE_VERSION, GALLERY_VERSION_FIELDS),
+    ("snapshots", T_SNAPSHOT, SNAPSHOT_FIELDS),
+)
+_EXTRACTORS = {
+    T_VM: _vm, T_DISK: _disk, T_SNAPSHOT: _snapshot, T_IMAGE: _image, T_GALLERY_IMAGE_VERSION: _gallery_version,
+    T_AVSET: _avset, T_STORAGE: _storage, T_VAULT: _vault, T_PROTECTED_ITEM: _protected_item, T_POLICY: _policy,
+    T_REPLICATED_ITEM: _replicated_item, T_INSTANCE_VIEW: _instance_view, T_VAULT_DETAILS: _vault_details,
+}
+_FACTS = (T_INSTANCE_VIEW, T_VAULT_DETAILS)  # enrichment rows are facts, not resources
+
+
+class Extractor:
+    """Rows in, one at a time; per-type records out. Unknown types are ignored and the same resource
+    twice (overlapping scopes) keeps its first row."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, list[tuple[Any, ...]]] = {kind: [] for kind in _EXTRACTORS}
+        self.counts: dict[str, int] = {}
+        self.vm_disks: list[tuple[Any, ...]] = []
+        self.avset_members: list[tuple[str, str]] = []
+        self.image_sources: list[tuple[Any, ...]] = []
+        self.instance_views: list[tuple[Any, ...]] = []
+        self.vault_details: list[tuple[Any, ...]] = []
+        self._seen: set[str] = set()
+
+    def add(self, row: dict[str, Any]) -> None:
+        kind = row["type"].strip().lower()
+        extract = _EXTRACTORS.get(kind)
+        if extract is None:
+            return
+        ident = row["id"].strip()
+        row_key = ident.rstrip("/").lower()
+        if row_key in self._seen:
+            return
+        self._seen.add(row_key)
+        if kind not in _FACTS:
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+        record = extract(self, row, _base(row, ident, row_key if ident else None, kind))
+        if record is not None:
+            self.records[kind].append(record)
+
+    def extend(self, rows: Iterable[dict[str, Any]]) -> Extractor:
+        add = self.add
+        for row in rows:
+            add(row)
+        return self
+
+    def frames(self, config: Config) -> dict[str, pd.DataFrame]:
+        """The inventory's starting tables, in a fixed order (see tables.build_inventory)."""
+        tables: dict[str, pd.DataFrame] = {}
+        for name, kind, fields in RESOURCE_TABLES:
+            tables[name] = _resource_frame(self.records[kind], fields, config, rpo=kind == T_VM)
+        order = ["vms", "vm_disks", "disks", "storage_accounts", "vaults", "protected_items", "policies",
+                 "replicated_items", "availability_sets", "availability_set_members", "images", "image_sources",
+                 "gallery_image_versions", "snapshots", "instance_views", "vault_details"]
+        tables["vm_disks"] = frame(self.vm_disks, VM_DISK_COLUMNS)
+        tables["availability_set_members"] = frame(self.avset_members, AVSET_MEMBER_COLUMNS)
+        tables["image_sources"] = frame(self.image_sources, IMAGE_SOURCE_COLUMNS)
+        tables["instance_views"] = frame(self.instance_views, INSTANCE_VIEW_COLUMNS)
+        tables["vault_details"] = frame(self.vault_details, VAULT_DETAILS_COLUMNS)
+        return {name: tables[name] for name in order}
+
+
+def tag_values(tags_column: Iterable[dict[str, Any]], keys: list[str]) -> list[list[str | None]]:
+    """Per row, the trimmed value of each tag key (keys compare case-insensitively; "" when the tag is
+    set without a value, None when it is absent), one list per key."""
+    wanted = [key.lower() for key in keys]
+    columns: list[list[str | None]] = [[] for _ in wanted]
+    for tags in tags_column:
+        if not tags:
+            for column in columns:
+                column.append(None)
+            continue
+        normal = normalise_tags(tags)
+        for column, key in zip(columns, wanted):
+            column.append(normal.get(key))
+    return columns
+
+
+def _resource_frame(records: list[tuple[Any, ...]], fields: tuple[str, ...], config: Config, *,
+                    rpo: bool) -> pd.DataFrame:
+    """Base columns (BASE_COLUMNS), then the type's own; for VMs, rpo_tag before os_type."""
+    columns = list(BASE_FIELDS) + list(fields)
+    if not records:
+        final = BASE_COLUMNS + list(fields)
+        if rpo:
+            final.insert(final.index("os_type"), "rpo_tag")
+        return pd.DataFrame(columns=final)
+    table = pd.DataFrame.from_records(records, columns=columns)
+    keys = [config.tier_tag, config.workload_tag, config.owner_tag] + ([config.rpo_tag] if rpo else [])
+    values = tag_values(table["tags"], keys)
+    tier = [value.lower() or None if value is not None else None for value in values[0]]
+    table.insert(8, "tier", tier)
+    table.insert(9, "workload", [value or None for value in values[1]])
+    table.insert(10, "owner", [value or None for value in values[2]])
+    if rpo:
+        table.insert(table.columns.get_loc("os_type"), "rpo_tag", [value or None for value in values[3]])
+    return table

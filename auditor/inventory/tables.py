@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -20,13 +20,8 @@ import pandas as pd
 from auditor.config import Config
 from auditor.regions import paired_regions
 from auditor.inventory.rows import (
-    ACTIVE_PROTECTION_STATES, BASE_COLUMNS, GEO_ACCOUNT_SKUS, KNOWN_TYPES, LRS_DISK_SKUS,
-    READ_ACCESS_GEO_ACCOUNT_SKUS, T_AVSET, T_DISK, T_GALLERY_IMAGE_VERSION, T_IMAGE, T_POLICY,
-    T_INSTANCE_VIEW, T_PROTECTED_ITEM, T_REPLICATED_ITEM, T_SNAPSHOT, T_STORAGE, T_VAULT, T_VAULT_DETAILS, T_VM,
-    ZRS_DISK_SKUS,
-    avset_records, disk_records, frame, gallery_version_records, image_records, policy_records,
-    protected_item_records, replicated_item_records, snapshot_records, storage_records, vault_records,
-    vm_records, blob_account_name, instance_view_records, region, vault_details_records,
+    ACTIVE_PROTECTION_STATES, GEO_ACCOUNT_SKUS, LRS_DISK_SKUS, READ_ACCESS_GEO_ACCOUNT_SKUS, ZRS_DISK_SKUS,
+    Extractor, blob_account_name, region,
 )
 
 __all__ = ["Inventory", "build_inventory", "blob_account_name", "region"]
@@ -51,68 +46,18 @@ class Inventory:
         raise AttributeError(name)
 
 
-def build_inventory(rows: list[dict[str, Any]], config: Config | None = None,
+def build_inventory(rows: Iterable[dict[str, Any]], config: Config | None = None,
                     as_of: datetime | None = None) -> Inventory:
-    """`as_of` is the moment staleness is measured from (default: now)."""
+    """`as_of` is the moment staleness is measured from (default: now). `rows` may come extracted
+    already (the rows of a large snapshot file, read by snapshot.py while parsing)."""
     config = config or Config()
-    by_type: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KNOWN_TYPES}
-    seen: set[str] = set()
-    counts: dict[str, int] = {}
-    for row in rows:
-        kind = row["type"].strip().lower()
-        bucket = by_type.get(kind)
-        if bucket is None:
-            continue  # unknown types are ignored
-        row_key = row["id"].strip().rstrip("/").lower()
-        if row_key in seen:  # the same resource twice (overlapping scopes): the first row wins
-            continue
-        seen.add(row_key)
-        bucket.append(row)
-        if kind not in (T_INSTANCE_VIEW, T_VAULT_DETAILS):  # enrichment rows are facts, not resources
-            counts[kind] = counts.get(kind, 0) + 1
-
-    vm_rows, attachment_rows = vm_records(by_type[T_VM], config)
-    avset_rows, avset_member_rows = avset_records(by_type[T_AVSET], config)
-    image_rows, image_source_rows = image_records(by_type[T_IMAGE], config)
-    extra = lambda *names: BASE_COLUMNS + list(names)  # noqa: E731
-
-    tables = {
-        "vms": frame(vm_rows, extra("availability_set_key", "scale_set_key", "zones", "has_os_profile",
-                                      "agent_provisioning_disabled", "rpo_tag", "os_type")),
-        "vm_disks": frame(attachment_rows, ["vm_key", "role", "lun", "disk_name", "managed_disk_id",
-                                              "managed_disk_key", "vhd_uri", "vhd_account", "ephemeral",
-                                              "vm_disk_size_gb"]),
-        "disks": frame(disk_records(by_type[T_DISK], config),
-                        extra("sku", "sku_name", "size_gb", "managed_by_key", "disk_state", "source_key")),
-        "storage_accounts": frame(storage_records(by_type[T_STORAGE], config),
-                                   extra("sku", "sku_name", "account_name")),
-        "vaults": frame(vault_records(by_type[T_VAULT], config),
-                         extra("storage_redundancy", "cross_region_restore", "soft_delete_state")),
-        "protected_items": frame(protected_item_records(by_type[T_PROTECTED_ITEM], config),
-                                  extra("vault_key", "source_key", "backup_management_type", "protection_state",
-                                        "last_backup_status", "last_recovery_point", "policy_key", "policy_name",
-                                        "container_name", "item_name")),
-        "policies": frame(policy_records(by_type[T_POLICY], config),
-                           extra("vault_key", "backup_management_type", "schedule_frequency", "hourly_interval",
-                                 "hourly_window_hours", "policy_type")),
-        "replicated_items": frame(replicated_item_records(by_type[T_REPLICATED_ITEM], config),
-                                   extra("vault_key", "source_key", "protection_state")),
-        "availability_sets": frame(avset_rows, extra()),
-        "availability_set_members": frame(avset_member_rows, ["availability_set_key", "vm_key"]),
-        "images": frame(image_rows, extra()),
-        "image_sources": frame(image_source_rows, ["image_key", "role", "source_kind", "source", "vhd_account"]),
-        "gallery_image_versions": frame(gallery_version_records(by_type[T_GALLERY_IMAGE_VERSION], config),
-                                         extra("target_regions", "target_region_count", "target_regions_known",
-                                               "gallery_name", "image_definition", "version_name")),
-        "snapshots": frame(snapshot_records(by_type[T_SNAPSHOT], config),
-                            extra("source_key", "time_created", "size_gb", "incremental")),
-    }
+    extractor = getattr(rows, "extractor", None)
+    if extractor is None:
+        extractor = Extractor().extend(rows)
+    tables = extractor.frames(config)
+    counts = dict(extractor.counts)
     moment = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
     moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
-    tables["instance_views"] = frame(instance_view_records(by_type[T_INSTANCE_VIEW], config),
-                                     ["vm_key", "agent_status", "agent_ready"])
-    tables["vault_details"] = frame(vault_details_records(by_type[T_VAULT_DETAILS], config),
-                                    ["vault_key", "details_storage_redundancy", "details_cross_region_restore"])
     inventory = Inventory(config=config, resource_counts=counts, as_of=moment, tables=tables)
     _join_enrichment(inventory)
     _join_disks(inventory)
@@ -175,28 +120,23 @@ def _join_disks(inv: Inventory) -> None:
     inv.tables["vm_disks"] = attached
 
     def listed(mask: pd.Series, column: str) -> pd.Series:
-        return attached[mask].groupby("vm_key")[column].agg(lambda values: sorted(set(values)))
+        return _lists(attached["vm_key"][mask], attached[column][mask], unique=True, ordered=True)
 
-    def counted(mask: pd.Series) -> pd.Series:
-        return mask.groupby(attached["vm_key"]).sum()
-
-    def gib(mask: pd.Series) -> pd.Series:
-        return attached["size_gb"].where(mask, 0.0).groupby(attached["vm_key"]).sum()
-
+    # One grouping for every count and sum.
     facts = pd.DataFrame({
-        "managed_disk_count": counted(managed),
-        "lrs_managed_disk_count": counted(attached["is_lrs"]),
-        "zrs_managed_disk_count": counted(attached["is_zrs"]),
-        "unknown_managed_disk_count": counted(managed & ~attached["disk_known"]),
+        "managed_disk_count": managed,
+        "lrs_managed_disk_count": attached["is_lrs"],
+        "zrs_managed_disk_count": attached["is_zrs"],
+        "unknown_managed_disk_count": managed & ~attached["disk_known"],
         # Known SKUs that are neither LRS nor ZRS (a SKU Azure adds later): "all ZRS" must not ignore them.
-        "other_sku_managed_disk_count": counted(attached["disk_known"] & ~attached["is_lrs"] & ~attached["is_zrs"]),
-        "vhd_count": counted(vhd),
-        "vhd_local_count": counted(attached["is_vhd_local"]),
-        "vhd_geo_count": counted(attached["is_vhd_geo"]),
-        "unknown_vhd_count": counted(vhd & ~attached["account_known"]),
-        "disk_gib": gib(managed | vhd),
-        "lrs_disk_gib": gib(attached["is_lrs"]),
-    })
+        "other_sku_managed_disk_count": attached["disk_known"] & ~attached["is_lrs"] & ~attached["is_zrs"],
+        "vhd_count": vhd,
+        "vhd_local_count": attached["is_vhd_local"],
+        "vhd_geo_count": attached["is_vhd_geo"],
+        "unknown_vhd_count": vhd & ~attached["account_known"],
+        "disk_gib": attached["size_gb"].where(managed | vhd, 0.0),
+        "lrs_disk_gib": attached["size_gb"].where(attached["is_lrs"], 0.0),
+    }).groupby(attached["vm_key"]).sum()
     facts["lrs_disks"] = listed(attached["is_lrs"], "label_with_sku")
     facts["zrs_disks"] = listed(attached["is_zrs"], "label_with_sku")
     facts["unknown_disks"] = listed(managed & ~attached["disk_known"], "label")
@@ -220,10 +160,51 @@ def _attach(table: pd.DataFrame, facts: pd.DataFrame, *, counts=(), lists=(), fl
     for column in counts:
         joined[column] = joined[column].fillna(0).astype(float if "gib" in column else int)
     for column in lists:
-        joined[column] = [value if isinstance(value, list) else [] for value in joined[column]]
+        joined[column] = _or_empty(joined[column])
     for column in flags:
         joined[column] = joined[column].astype("boolean").fillna(False).astype(bool)
     return joined
+
+
+def _or_empty(column: pd.Series) -> list[Any]:
+    """The column's lists, with a new empty list where there is none."""
+    values = column.tolist()
+    for position in np.flatnonzero(column.isna().to_numpy()).tolist():
+        values[position] = []
+    return values
+
+
+def _typed_like(column: pd.Series, values: list[Any], index: pd.Index) -> pd.Series:
+    """Per-group values typed as groupby(...)[column].agg(function) types them: the column's string
+    dtype unless every value is None, then object."""
+    string = isinstance(column.dtype, pd.StringDtype) and (not values or any(value is not None for value in values))
+    return pd.Series(values, index=index, dtype=column.dtype if string else "object")
+
+
+def _lists(keys: pd.Series, values: pd.Series, *, unique: bool = False, ordered: bool = False,
+           dropna: bool = False) -> pd.Series:
+    """Per key, its values as a list: `groupby(keys)[values].agg(list)` (row order), or with `ordered`
+    and `unique` `agg(lambda v: sorted(set(v)))`; one sort and list slicing instead of a Python call
+    per group. Indexed by the distinct keys, sorted, as groupby does."""
+    frame = pd.DataFrame({"key": keys, "value": values})
+    frame = frame[frame["key"].notna()]
+    if dropna:  # a key whose values are all missing still gets its (empty) list
+        every_key = frame["key"].drop_duplicates().sort_values()
+        lists = _lists(frame["key"][frame["value"].notna()], frame["value"][frame["value"].notna()],
+                       unique=unique, ordered=ordered)
+        return pd.Series(_or_empty(lists.reindex(every_key.to_numpy())),
+                         index=pd.Index(every_key.to_numpy(), name=keys.name), dtype="object")
+    if unique:
+        frame = frame.drop_duplicates()
+    frame = frame.sort_values(["key", "value"] if ordered else "key", kind="stable")
+    if not len(frame):
+        return pd.Series([], index=pd.Index([], dtype="object", name=keys.name), dtype="object")
+    key_array = frame["key"].to_numpy()
+    starts = np.flatnonzero(np.concatenate(([True], key_array[1:] != key_array[:-1])))
+    ends = np.append(starts[1:], len(key_array))
+    items = frame["value"].tolist()
+    return pd.Series([items[start:end] for start, end in zip(starts.tolist(), ends.tolist())],
+                     index=pd.Index(key_array[starts], name=keys.name), dtype="object")
 
 
 RPO_PATTERN = r"^\s*(?:(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[mhd])|P(?:(?P<days>\d+(?:\.\d+)?)D)?(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?)?)\s*$"
@@ -351,9 +332,8 @@ def _join_vaults(inv: Inventory) -> None:
     vaults = _attach(vaults, pd.DataFrame({"protected_item_count": items.groupby("vault_key").size()}),
                      counts=["protected_item_count"])
     vm_policies = policies[policies["backup_management_type"].eq("azureiaasvm")]
-    vaults["vm_policy_names"] = vaults["key"].map(
-        vm_policies.groupby("vault_key")["name"].agg(lambda names: sorted(set(names))))
-    vaults["vm_policy_names"] = [value if isinstance(value, list) else [] for value in vaults["vm_policy_names"]]
+    vaults["vm_policy_names"] = _or_empty(vaults["key"].map(
+        _lists(vm_policies["vault_key"], vm_policies["name"], unique=True, ordered=True)))
     vaults["is_geo"] = vaults["storage_redundancy"].astype("string").str.lower().eq("georedundant").fillna(False)
     inv.tables["vaults"] = vaults
 
@@ -428,7 +408,7 @@ def _join_availability(inv: Inventory) -> None:
     members = members.assign(vm_name=members["vm_key"].map(vm_names).fillna(
         members["vm_key"].str.rsplit("/", n=1).str[-1]))
     facts = pd.DataFrame({"vm_count": members.groupby("availability_set_key").size()})
-    facts["vm_names"] = members.groupby("availability_set_key")["vm_name"].agg(lambda names: sorted(set(names)))
+    facts["vm_names"] = _lists(members["availability_set_key"], members["vm_name"], unique=True, ordered=True)
     inv.tables["availability_sets"] = _attach(inv.tables["availability_sets"], facts, counts=["vm_count"],
                                               lists=["vm_names"])
 
@@ -468,11 +448,11 @@ def _join_images(inv: Inventory) -> None:
         "unsafe_source_count": group["unsafe"].sum(),
         "unknown_source_count": group["unknown"].sum(),
     })
-    facts["unsafe_sources"] = sources[sources["unsafe"]].groupby("image_key")["label"].agg(list)
-    facts["unknown_sources"] = sources[sources["unknown"]].groupby("image_key")["label"].agg(list)
+    facts["unsafe_sources"] = _lists(sources["image_key"][sources["unsafe"]], sources["label"][sources["unsafe"]])
+    facts["unknown_sources"] = _lists(sources["image_key"][sources["unknown"]], sources["label"][sources["unknown"]])
     unsafe_vhd = sources[sources["unsafe"] & is_vhd]
-    facts["unsafe_accounts"] = unsafe_vhd.groupby("image_key")["account_display_name"].agg(
-        lambda names: sorted(set(names.dropna())))
+    facts["unsafe_accounts"] = _lists(unsafe_vhd["image_key"], unsafe_vhd["account_display_name"], unique=True,
+                                      ordered=True, dropna=True)
     refs = unsafe_vhd.assign(ref=list(zip(unsafe_vhd["account_display_name"], unsafe_vhd["account_resource_group"])))
     facts["unsafe_account_refs"] = refs.groupby("image_key")["ref"].agg(lambda pairs: [list(p) for p in sorted(set(pairs))])
     facts["managed_sources"] = (~sources["source_kind"].eq("vhd")).groupby(sources["image_key"]).any()
@@ -508,9 +488,8 @@ def _join_snapshots(inv: Inventory) -> None:
     of_disk = base.dropna(subset=["source_key"]).merge(copies, left_on="source_key", right_on="copy_source")
     found = pd.concat([of_snapshot, of_disk], ignore_index=True)
     found = found[(found["copy_location"] != found["location"]) & (found["copy_key"] != found["key"])]
-    copy_regions = found.groupby("key")["copy_location"].agg(lambda regions: sorted(set(regions.dropna())))
-    snapshots["copy_regions"] = [value if isinstance(value, list) else [] for value in
-                                 snapshots["key"].map(copy_regions)]
+    copy_regions = _lists(found["key"], found["copy_location"], unique=True, ordered=True, dropna=True)
+    snapshots["copy_regions"] = _or_empty(snapshots["key"].map(copy_regions))
     snapshots["copied_to_other_region"] = snapshots["key"].isin(copy_regions.index)
     snapshots["judged_for_copy"] = (snapshots["source_is_disk"] & snapshots["source_vm_key"].notna()
                                     & ~snapshots["source_vm_has_backup"])
@@ -533,8 +512,8 @@ def _join_snapshots(inv: Inventory) -> None:
         vms["snapshot_spread_minutes"] > inv.config.snapshot_coordination_minutes)
     names = latest.assign(disk=latest["source_key"].str.rsplit("/", n=1).str[-1],
                           when=latest["taken_at"].dt.strftime("%Y-%m-%d %H:%M UTC"))
-    names = names.assign(label=names["disk"] + " at " + names["when"]).groupby("source_vm_key")["label"].agg(sorted)
-    vms["latest_snapshots"] = [value if isinstance(value, list) else [] for value in vms["key"].map(names)]
+    names = _lists(names["source_vm_key"], names["disk"] + " at " + names["when"], ordered=True)
+    vms["latest_snapshots"] = _or_empty(vms["key"].map(names))
     inv.tables["vms"] = vms
 
 
@@ -554,30 +533,32 @@ def _join_workloads(inv: Inventory) -> None:
     group = tagged.groupby("workload_key")
     uncovered = tagged[~tagged["geo_protected"] & ~tagged["geo_protection_unknown"]]
     unknown = tagged[tagged["geo_protection_unknown"]]
+    key = tagged["workload_key"]
+    owners = _lists(key, tagged["owner"], unique=True, ordered=True, dropna=True)
     workloads = pd.DataFrame({
         "vm_count": group.size(),
         "region_count": group["location"].nunique(),
-        "regions": group["location"].agg(lambda values: sorted(set(values.dropna()))),
-        "subscriptions": group["subscription_id"].agg(lambda values: sorted(set(values.dropna().str.lower()))),
-        "resource_groups": group["resource_group"].agg(lambda values: sorted(set(values.dropna()))),
-        "vm_names": group["name"].agg(sorted),
-        "vm_ids": group["id"].agg(sorted),
+        "regions": _lists(key, tagged["location"], unique=True, ordered=True, dropna=True),
+        "subscriptions": _lists(key, tagged["subscription_id"].str.lower(), unique=True, ordered=True, dropna=True),
+        "resource_groups": _lists(key, tagged["resource_group"], unique=True, ordered=True, dropna=True),
+        "vm_names": _lists(key, tagged["name"], ordered=True),
+        "vm_ids": _lists(key, tagged["id"], ordered=True),
         "gib_at_risk": group["disk_gib"].sum(),
         "best_tier_rank": group["tier_rank"].min(),
-        "owner": group["owner"].agg(lambda values: next(iter(sorted(set(values.dropna()))), None)),
+        "owner": _typed_like(tagged["owner"], [names[0] if names else None for names in owners], owners.index),
     })
     workloads["unprotected_vm_count"] = uncovered.groupby("workload_key").size().reindex(workloads.index).fillna(0)
     workloads["unknown_vm_count"] = unknown.groupby("workload_key").size().reindex(workloads.index).fillna(0)
-    workloads["unprotected_vms"] = uncovered.groupby("workload_key")["name"].agg(sorted).reindex(workloads.index)
-    workloads["unknown_vms"] = unknown.groupby("workload_key")["name"].agg(sorted).reindex(workloads.index)
+    workloads["unprotected_vms"] = _lists(uncovered["workload_key"], uncovered["name"], ordered=True)
+    workloads["unknown_vms"] = _lists(unknown["workload_key"], unknown["name"], ordered=True)
     fix_columns = ["id", "name", "subscription_id", "resource_group", "location", "fix_vault_name",
                    "fix_vault_resource_group", "fix_vault_exists", "fix_policy_name", "fix_policy_exists"]
-    workloads["unprotected_vm_fixes"] = uncovered.groupby("workload_key")[fix_columns].apply(
-        lambda frame: frame.to_dict("records")).reindex(workloads.index) if len(uncovered) else None
+    fixes = pd.Series(uncovered[fix_columns].to_dict("records"), index=uncovered.index, dtype="object")
+    workloads["unprotected_vm_fixes"] = _lists(uncovered["workload_key"], fixes)
     workloads = workloads.reset_index()
     for column in ("regions", "subscriptions", "resource_groups", "vm_names", "vm_ids", "unprotected_vms",
                    "unknown_vms", "unprotected_vm_fixes"):
-        workloads[column] = [value if isinstance(value, list) else [] for value in workloads[column]]
+        workloads[column] = _or_empty(workloads[column])
     for column in ("unprotected_vm_count", "unknown_vm_count"):
         workloads[column] = workloads[column].astype(int)
     single = workloads["region_count"].eq(1)
