@@ -4,26 +4,42 @@ Accepted: a JSON array of Resource Graph rows; an object with a `data` array (a 
 response or `az graph query` output, also the older table format with columns/rows); JSON Lines, one
 row per line; any of these gzip-compressed; and the tool's own snapshot (the same rows plus a
 `dr_audit_snapshot` metadata object: capture time, scopes, incomplete scopes).
+
+JSON Lines (what `dr-audit crawl` writes) is read as a stream, a line at a time, with orjson: the
+inventory's fields are extracted from each row as it is parsed (rows.Extractor), so a snapshot of a
+million rows never holds its full rows in memory at once. Up to KEEP_ROWS rows, `Snapshot.rows` is
+a plain list; above, it is a StreamedRows that reads the file again when iterated. Whatever the stream
+cannot take as it comes (a whole-document format, a line only the standard json module parses, any
+error) goes through the whole-document reader below, which also words every error message.
 """
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
+import os
 import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import orjson
 
 from auditor.errors import InputError
+from auditor.inventory.rows import Extractor
 
 METADATA_KEY = "dr_audit_snapshot"
+KEEP_ROWS = 20_000  # JSON Lines rows kept as a list; above, rows are streamed again when iterated
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
+_CHUNK = 1 << 22
 
 
 @dataclass
 class Snapshot:
-    rows: list[dict[str, Any]]
+    rows: Sequence[dict[str, Any]]  # a list, or StreamedRows for a large JSON Lines file
     source: str
     captured_at: str | None = None
     scopes: list[dict[str, Any]] = field(default_factory=list)
@@ -33,6 +49,196 @@ class Snapshot:
 def read_snapshot(path: str | Path) -> Snapshot:
     path = Path(path)
     name = str(path)
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(f"snapshot file {name} does not exist.") from None
+    except IsADirectoryError:
+        raise InputError(f"snapshot path {name} is a directory, not a file.") from None
+    except OSError as exc:
+        raise InputError(f"snapshot file {name} cannot be read: {exc.strerror}.") from None
+    with handle:
+        try:
+            snapshot = _read_json_lines(handle, path, name)
+        except (_NotStreamable, OSError, EOFError, zlib.error):
+            snapshot = None
+    return snapshot if snapshot is not None else _read_whole(path, name)
+
+
+class _NotStreamable(Exception):
+    """The file is not JSON Lines the stream can take; the whole-document reader decides."""
+
+
+def _open_stream(handle: BinaryIO) -> BinaryIO:
+    head = handle.read(2)
+    handle.seek(0)
+    return gzip.GzipFile(fileobj=handle, mode="rb") if head == _GZIP_MAGIC else handle
+
+
+def _numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """Lines split at b"\\n" only (as the whole-document reader splits them), numbered from 1."""
+    number = 0
+    rest = b""
+    first = True
+    while chunk := stream.read(_CHUNK):
+        if first:
+            chunk = chunk[3:] if chunk.startswith(_BOM) else chunk
+            first = False
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            number += 1
+            yield number, line
+    if rest:
+        yield number + 1, rest
+
+
+def _parse_line(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # NaN, Infinity, lone surrogates...: what the standard module accepts, it accepts here too
+        return json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise _NotStreamable() from None
+
+
+def _valid_row(value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    for key in ("id", "type"):
+        item = value.get(key)
+        if not isinstance(item, str) or not item.strip():
+            return False
+    return True
+
+
+def _read_json_lines(handle: BinaryIO, path: Path, name: str) -> Snapshot | None:
+    """JSON Lines, streamed. None when the file is empty or holds one JSON document (the whole file on
+    one line), which the whole-document rules read."""
+    rows: list[dict[str, Any]] | None = []  # until KEEP_ROWS; then the extractor takes the rows as they come
+    extractor: Extractor | None = None
+    count = 0
+    metadata: dict[str, Any] = {}
+    values = 0
+    first: Any = None
+    collecting = gc.isenabled()
+    gc.disable()  # millions of parsed objects that all survive: generational collection only costs time
+    try:
+        for _, line in _numbered_lines(_open_stream(handle)):
+            if not line.strip():
+                continue
+            value = _parse_line(line)
+            values += 1
+            if values == 1:
+                first = value  # JSON Lines only once a second value follows
+                continue
+            for item in ((first, value) if values == 2 else (value,)):
+                if not isinstance(item, dict):
+                    raise _NotStreamable()
+                if METADATA_KEY in item:
+                    entry = item[METADATA_KEY]
+                    if not isinstance(entry, dict):
+                        raise _NotStreamable()
+                    metadata.update(entry)  # later metadata lines (e.g. a trailer with incomplete scopes) win
+                    continue
+                if not _valid_row(item):
+                    raise _NotStreamable()
+                count += 1
+                if rows is not None:
+                    rows.append(item)
+                    if len(rows) > KEEP_ROWS:
+                        extractor = _extract(Extractor(), rows)
+                        rows = None
+                elif extractor is not None:
+                    extractor = _extract(extractor, (item,))
+    finally:
+        if collecting:
+            gc.enable()
+    if values == 0:
+        return None
+    if values == 1:
+        if isinstance(first, list):
+            return _snapshot_from_rows(first, name, metadata={}, unit="row")
+        if isinstance(first, dict):
+            return _snapshot_from_object(first, name)
+        return None
+    if rows is not None:
+        return _snapshot_from_rows(rows, name, metadata=metadata, unit="line")
+    scopes, captured_at = _metadata_fields(metadata, name)
+    return Snapshot(rows=StreamedRows(path, count, extractor), source=name, captured_at=captured_at,
+                    scopes=scopes, metadata=metadata)
+
+
+def _extract(extractor: Extractor, rows: Any) -> Extractor | None:
+    """Feed rows to the extractor; None if it fails on one (build_inventory then meets the same row
+    again when it iterates the rows, and fails as it always would)."""
+    try:
+        extractor.extend(rows)
+    except Exception:  # noqa: BLE001 - reported, unchanged, by build_inventory
+        return None
+    return extractor
+
+
+class StreamedRows(Sequence):
+    """The rows of a large JSON Lines snapshot, not held in memory: already extracted for the
+    inventory (`extractor`, read by tables.build_inventory), and read from the file again, a line at
+    a time, by whatever iterates them."""
+
+    def __init__(self, path: Path, count: int, extractor: Extractor | None):
+        self.path = path
+        self.extractor = extractor
+        self._count = count
+        self._signature = _signature(path)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if _signature(self.path) != self._signature:
+            raise InputError(f"snapshot file {self.path} changed while it was being audited.")
+        with open(self.path, "rb") as handle:
+            for _, line in _numbered_lines(_open_stream(handle)):
+                if not line.strip():
+                    continue
+                try:
+                    value = _parse_line(line)
+                except _NotStreamable:
+                    raise InputError(f"snapshot file {self.path} changed while it was being audited.") from None
+                if METADATA_KEY not in value:
+                    yield value
+
+    def __getitem__(self, index: Any) -> Any:  # a pass over the file: for completeness, not speed
+        if isinstance(index, slice):
+            return list(self)[index]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError("snapshot row index out of range")
+        for position, row in enumerate(self):
+            if position == index:
+                return row
+        raise IndexError("snapshot row index out of range")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, StreamedRows)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"StreamedRows({str(self.path)!r}, {self._count} rows)"
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_size, status.st_mtime_ns
+
+
+def _read_whole(path: Path, name: str) -> Snapshot:
+    """The whole file at once: JSON documents (an array, an object with 'data'), and every error."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -63,7 +269,7 @@ def parse_snapshot_text(text: str, name: str) -> Snapshot:
     if stripped[0] != "{":
         raise InputError(f"snapshot file {name} is not JSON: it must start with '[' or '{{' (a JSON array, an object with 'data', or JSON Lines).")
     try:
-        document = json.loads(text)
+        document = _loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # several top-level values: JSON Lines
             return _parse_json_lines(text, name)
@@ -71,9 +277,17 @@ def parse_snapshot_text(text: str, name: str) -> Snapshot:
     return _snapshot_from_object(document, name)
 
 
+def _loads(text: str) -> Any:
+    """orjson when it can; the standard module for what only it accepts and for its error messages."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _load_json(text: str, name: str) -> Any:
     try:
-        return json.loads(text)
+        return _loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"snapshot file {name} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
 
@@ -112,7 +326,7 @@ def _parse_json_lines(text: str, name: str) -> Snapshot:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = _loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"snapshot file {name} line {number} is not valid JSON: {exc.msg} at column {exc.colno}.") from None
         if isinstance(value, dict) and METADATA_KEY in value:
@@ -144,10 +358,15 @@ def _snapshot_from_rows(
             value = row.get(key)
             if not isinstance(value, str) or not value.strip():
                 raise InputError(f"snapshot file {name} {where} has no '{key}'; every Resource Graph row needs 'id' and 'type'.")
+    scopes, captured_at = _metadata_fields(metadata, name)
+    return Snapshot(rows=rows, source=name, captured_at=captured_at, scopes=scopes, metadata=metadata)
+
+
+def _metadata_fields(metadata: dict[str, Any], name: str) -> tuple[list[dict[str, Any]], str | None]:
     scopes = metadata.get("scopes") or []
     if not isinstance(scopes, list) or not all(isinstance(scope, dict) for scope in scopes):
         raise InputError(f"snapshot file {name} has '{METADATA_KEY}.scopes' that is not a list of objects.")
     captured_at = metadata.get("captured_at")
     if captured_at is not None and not isinstance(captured_at, str):
         raise InputError(f"snapshot file {name} has '{METADATA_KEY}.captured_at' that is not an ISO-8601 string.")
-    return Snapshot(rows=rows, source=name, captured_at=captured_at, scopes=scopes, metadata=metadata)
+    return scopes, captured_at
