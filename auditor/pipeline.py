@@ -30,7 +30,6 @@ from auditor.report.waivers import WaiverSet, apply_waivers, load_waivers
 from auditor.resources import rules_dir, templates_dir
 
 FORMATS = ("html", "md", "json", "csv", "sarif", "junit")
-IMPLEMENTED_FORMATS = FORMATS
 FILE_NAMES = {"html": "report.html", "md": "summary.md", "json": "findings.json", "csv": "findings.csv",
               "sarif": "findings.sarif", "junit": "junit.xml"}
 FAIL_ON = SEVERITIES + ("never",)
@@ -80,17 +79,14 @@ class AuditOutcome:
     exit_code: int
 
 
-def parse_formats(text: str) -> tuple[str, ...]:
+def parse_formats(text: str, allowed: tuple[str, ...] = FORMATS, kind: str = "report") -> tuple[str, ...]:
+    """`--format a,b`: the names in order, once each; an empty or unknown one is a usage error."""
     formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
     if not formats:
-        raise InputError("--format needs at least one of " + ",".join(FORMATS) + ".")
-    unknown = [name for name in formats if name not in FORMATS]
+        raise InputError("--format needs at least one of " + ",".join(allowed) + ".")
+    unknown = [name for name in formats if name not in allowed]
     if unknown:
-        raise InputError(f"--format {unknown[0]!r} is not a report format; choose from {','.join(FORMATS)}.")
-    pending = [name for name in formats if name not in IMPLEMENTED_FORMATS]
-    if pending:
-        raise InputError(f"--format {pending[0]} is not available in this version yet; use "
-                         f"{' or '.join(IMPLEMENTED_FORMATS)}.")
+        raise InputError(f"--format {unknown[0]!r} is not a {kind} format; choose from {','.join(allowed)}.")
     return formats
 
 

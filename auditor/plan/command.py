@@ -22,7 +22,7 @@ from auditor.engine.run import run_rules
 from auditor.errors import InputError
 from auditor.inventory.snapshot import Snapshot, read_snapshot
 from auditor.inventory.tables import build_inventory
-from auditor.pipeline import load_rules, parse_as_of, write_atomically
+from auditor.pipeline import load_rules, parse_as_of, parse_formats, write_atomically
 from auditor.plan.model import build_plan
 from auditor.plan.powershell import one_line
 from auditor.plan.render import render_plan_html, render_plan_markdown
@@ -66,16 +66,6 @@ class PlanOutcome:
     plan: dict[str, Any]
     written: dict[str, Path]
     exit_code: int
-
-
-def parse_plan_formats(text: str) -> tuple[str, ...]:
-    formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
-    if not formats:
-        raise InputError("--format needs at least one of " + ",".join(PLAN_FORMATS) + ".")
-    for name in formats:
-        if name not in PLAN_FORMATS:
-            raise InputError(f"--format {name!r} is not a plan format; choose from {','.join(PLAN_FORMATS)}.")
-    return formats
 
 
 def _snapshot_time(snapshot: Snapshot) -> datetime | None:
@@ -165,7 +155,7 @@ def plan(
     """Write the DR plan per workload: tier and required controls, what is in place, gaps linked to
     findings, the recovery point achievable now, and a recovery runbook; with --script, also one
     remediation script with every fix in a safe order. Exit 3 when some scope could not be read."""
-    options = PlanOptions(out_dir=out, formats=parse_plan_formats(format), script=script.value if script else None,
+    options = PlanOptions(out_dir=out, formats=parse_formats(format, PLAN_FORMATS, "plan"), script=script.value if script else None,
                           as_of=parse_as_of(as_of) if as_of else None, config=load_config(config), mask_ids=mask_ids)
     if waivers is not None:
         options.waivers = load_waivers(waivers, [rule.id for rule in load_rules()])
