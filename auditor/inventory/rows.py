@@ -173,7 +173,7 @@ def frame(records: list[Any], columns: Iterable[str]) -> pd.DataFrame:
 
 def _segment_after(arm_id: str, name: str) -> str | None:
     parts = arm_id.split("/")
-    lowered = [part.lower() for part in parts]
+    lowered = arm_id.lower().split("/")  # lower() maps characters one to one around "/": same positions
     try:
         return parts[lowered.index(name.lower()) + 1] or None
     except (ValueError, IndexError):
@@ -243,7 +243,7 @@ def _vm(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any,
     else:
         has_os_profile = disabled = False
     vm_key = base[1]
-    attachments = ex.vm_disks
+    append = ex.vm_disks.append
     data_disks = storage.get("dataDisks")
     disks = [("os", None, os_disk)]
     if isinstance(data_disks, list):
@@ -255,17 +255,19 @@ def _vm(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any,
         managed_id = managed.get("id") if isinstance(managed, dict) else None
         vhd = disk.get("vhd")
         vhd_uri = vhd.get("uri") if isinstance(vhd, dict) else None
-        ephemeral = role == "os" and (_lower(_at(disk, "diffDiskSettings", "option")) == "local")
+        ephemeral = role == "os" and "diffDiskSettings" in disk and (
+            _lower(_at(disk, "diffDiskSettings", "option")) == "local")
         if managed_id is None and vhd_uri is None and not ephemeral:
             continue
-        attachments.append((
-            vm_key, role, lun, _str(disk.get("name")), _str(managed_id), _key(managed_id), _str(vhd_uri),
-            blob_account_name(vhd_uri), bool(ephemeral), _number(disk.get("diskSizeGB")),
-        ))
+        append((vm_key, role, lun, _str(disk.get("name")), _str(managed_id), _key(managed_id), _str(vhd_uri),
+                blob_account_name(vhd_uri), bool(ephemeral), _number(disk.get("diskSizeGB"))))
+    availability_set = props.get("availabilitySet")
+    scale_set = props.get("virtualMachineScaleSet")
+    zones = row.get("zones")
     return base + (
-        _key(_at(props, "availabilitySet", "id")),
-        _key(_at(props, "virtualMachineScaleSet", "id")),
-        _zones(row.get("zones")),
+        _key(availability_set.get("id")) if isinstance(availability_set, dict) else None,
+        _key(scale_set.get("id")) if isinstance(scale_set, dict) else None,
+        None if zones is None else _zones(zones),
         has_os_profile,
         disabled,
         _lower(os_disk.get("osType")),
@@ -277,7 +279,8 @@ DISK_FIELDS = ("sku", "sku_name", "size_gb", "managed_by_key", "disk_state", "so
 
 def _disk(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
     props = _obj(row.get("properties"))
-    sku = _at(row, "sku", "name")
+    sku = row.get("sku")
+    sku = sku.get("name") if isinstance(sku, dict) else None
     creation = props.get("creationData")
     return base + (
         _lower(sku),
@@ -293,7 +296,8 @@ STORAGE_FIELDS = ("sku", "sku_name", "account_name")
 
 
 def _storage(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -> tuple[Any, ...]:
-    sku = _at(row, "sku", "name")
+    sku = row.get("sku")
+    sku = sku.get("name") if isinstance(sku, dict) else None
     return base + (_lower(sku), _str(sku), base[2].lower())
 
 
@@ -321,6 +325,8 @@ def _protected_item(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -
     if not _str(source):
         source = _at(props, "dataSourceInfo", "resourceID") or _at(props, "dataSourceInfo", "resourceId")
     policy_id = props.get("policyId")
+    parts = base[0].split("/")
+    lowered = base[0].lower().split("/")
     return base + (
         _child_of_vault(base[1]),
         _key(source),
@@ -330,9 +336,17 @@ def _protected_item(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -
         _str(props.get("lastRecoveryPoint")),
         _key(policy_id),
         _str(props.get("policyName")) or _last_segment(policy_id),
-        _segment_after(base[0], "protectionContainers"),
-        _segment_after(base[0], "protectedItems"),
+        _after(parts, lowered, "protectioncontainers"),
+        _after(parts, lowered, "protecteditems"),
     )
+
+
+def _after(parts: list[str], lowered: list[str], name: str) -> str | None:
+    """_segment_after on an id split once."""
+    try:
+        return parts[lowered.index(name) + 1] or None
+    except (ValueError, IndexError):
+        return None
 
 
 POLICY_FIELDS = ("vault_key", "backup_management_type", "schedule_frequency", "hourly_interval",
