@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import orjson
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from auditor import __version__
@@ -374,8 +375,7 @@ class Crawler:
                     for row in data:
                         if observe is not None:
                             observe(row)
-                        handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-                        handle.write(b"\n")
+                        handle.write(_row_line(row))
                     rows += len(data)
                     with self._stats_lock:
                         self.stats.pages += 1
@@ -468,6 +468,18 @@ class Crawler:
                     self.stats.streams_done += 1
                     self._progress(f"{stream.query.name} done for {len(stream.subscriptions)} subscription(s)",
                                    self.stats)
+
+
+def _row_line(row: Any) -> bytes:
+    """A row as a JSON Lines record. orjson writes what json.dumps(ensure_ascii=False, separators=(",",
+    ":")) writes (up to the spelling of exponents) a few times faster, which matters because the
+    crawler's own CPU (the SDK deserialising each page, then this) is what limits it at the quota.
+    What orjson cannot write (integers beyond 64 bits) goes through json; NaN, which JSON from Azure
+    never holds, would be written as null."""
+    try:
+        return orjson.dumps(row) + b"\n"
+    except TypeError:
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
 class _PageTooLarge(Exception):

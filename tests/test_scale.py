@@ -1,0 +1,102 @@
+"""What the scale work relies on: the synthetic estate of the benchmarks (deterministic, every rule
+fires), large snapshots read as a stream (StreamedRows) giving the same inventory as a list of rows,
+and the emulator as a command that `dr-audit crawl` reads over HTTPS."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from auditor.engine.run import run_rules
+from auditor.errors import InputError
+from auditor.inventory import snapshot as snapshot_module
+from auditor.inventory.snapshot import StreamedRows, read_snapshot
+from auditor.inventory.tables import build_inventory
+from auditor.pipeline import load_rules, parse_as_of
+from auditor.resources import demo_estate
+from conftest import REPO, run_cli
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import synthetic  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def estate(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("estate") / "estate.jsonl.gz"
+    synthetic.write_estate(path, 5 * synthetic.ROWS_PER_SUBSCRIPTION)
+    return path
+
+
+def test_synthetic_estate_is_deterministic(tmp_path):
+    first, second = tmp_path / "a.jsonl.gz", tmp_path / "b.jsonl.gz"
+    synthetic.write_estate(first, synthetic.ROWS_PER_SUBSCRIPTION)
+    synthetic.write_estate(second, synthetic.ROWS_PER_SUBSCRIPTION)
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_every_rule_fails_somewhere_in_the_synthetic_estate(estate):
+    found = synthetic.check_every_rule_fires(estate)
+    assert {rule.id for rule in load_rules()} <= set(found)
+    assert [rule_id for rule_id, number in found.items() if number == 0] == []
+
+
+def test_a_large_snapshot_streams_and_gives_the_same_inventory(estate, monkeypatch):
+    as_of = parse_as_of("2026-11-23T06:00:00Z")
+    listed = read_snapshot(estate)
+    assert isinstance(listed.rows, list)
+    monkeypatch.setattr(snapshot_module, "KEEP_ROWS", 1000)
+    streamed = read_snapshot(estate)
+    assert isinstance(streamed.rows, StreamedRows) and streamed.rows.extractor is not None
+    assert len(streamed.rows) == len(listed.rows)
+    assert streamed.rows == listed.rows and list(streamed.rows) == listed.rows
+    assert streamed.rows[5] == listed.rows[5] and streamed.rows[-1] == listed.rows[-1]
+    assert (streamed.captured_at, streamed.scopes) == (listed.captured_at, listed.scopes)
+    a, b = build_inventory(listed.rows, as_of=as_of), build_inventory(streamed.rows, as_of=as_of)
+    assert a.resource_counts == b.resource_counts
+    for name, table in a.tables.items():
+        pd.testing.assert_frame_equal(table, b.tables[name])
+    rules = load_rules()
+    assert [len(r.failing) for r in run_rules(a, rules)] == [len(r.failing) for r in run_rules(b, rules)]
+
+
+def test_streamed_rows_notice_a_file_that_changed(tmp_path, monkeypatch):
+    rows = [{"id": f"/subscriptions/s/x/{n}", "type": "microsoft.compute/disks"} for n in range(20)]
+    path = tmp_path / "snap.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    monkeypatch.setattr(snapshot_module, "KEEP_ROWS", 5)
+    snapshot = read_snapshot(path)
+    assert [row["id"] for row in snapshot.rows] == [row["id"] for row in rows]
+    time.sleep(0.01)
+    path.write_text(path.read_text() + json.dumps(rows[0]) + "\n")
+    with pytest.raises(InputError, match="changed"):
+        list(snapshot.rows)
+
+
+def test_emulator_command_serves_an_estate_that_dr_audit_crawls(tmp_path):
+    stats = tmp_path / "stats.json"
+    emulator = subprocess.Popen([sys.executable, "-m", "auditor.emulator", "--estate", str(demo_estate()),
+                                 "--latency", "0.01", "--stats", str(stats)],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+    try:
+        lines = dict(emulator.stdout.readline().strip().split("=", 1) for _ in range(2))
+        assert lines["DR_AUDIT_EMULATOR_URL"].startswith("https://127.0.0.1:")
+        env = dict(os.environ, DR_AUDIT_ACCESS_TOKEN="token", REQUESTS_CA_BUNDLE=lines["REQUESTS_CA_BUNDLE"])
+        output = tmp_path / "snap.jsonl.gz"
+        run = run_cli("crawl", "--tenant", "--arm-endpoint", lines["DR_AUDIT_EMULATOR_URL"], "--output", str(output),
+                      "--quiet", env=env)
+        assert run.code == 0, run.stderr
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)
+    with gzip.open(output, "rt") as handle:
+        crawled = {json.loads(line).get("id") for line in handle} - {None}
+    assert len(crawled) > 250
+    assert json.loads(stats.read_text())["requests"]["resourcegraph 200"] >= 6
