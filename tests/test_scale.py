@@ -65,6 +65,10 @@ def test_a_large_snapshot_streams_and_gives_the_same_inventory(estate, monkeypat
         pd.testing.assert_frame_equal(table, b.tables[name])
     rules = load_rules()
     assert [len(r.failing) for r in run_rules(a, rules)] == [len(r.failing) for r in run_rules(b, rules)]
+    assert streamed.rows.extractor is None  # handed over once; a second inventory reads the file again
+    again = build_inventory(streamed.rows, as_of=as_of)
+    for name, table in a.tables.items():
+        pd.testing.assert_frame_equal(table, again.tables[name])
 
 
 def test_streamed_rows_notice_a_file_that_changed(tmp_path, monkeypatch):

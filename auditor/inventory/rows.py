@@ -541,15 +541,22 @@ def tag_values(tags_column: Iterable[dict[str, Any]], keys: list[str]) -> list[l
     """Per row, the trimmed value of each tag key (keys compare case-insensitively; "" when the tag is
     set without a value, None when it is absent), one list per key."""
     wanted = [key.lower() for key in keys]
+    interesting = set(wanted)
     columns: list[list[str | None]] = [[] for _ in wanted]
+    none = (None,) * len(wanted)
     for tags in tags_column:
-        if not tags:
-            for column in columns:
-                column.append(None)
-            continue
-        normal = normalise_tags(tags)
-        for column, key in zip(columns, wanted):
-            column.append(normal.get(key))
+        found: dict[str, str] | None = None
+        if tags:
+            for key, value in tags.items():  # normalise_tags, for the wanted keys only
+                if isinstance(key, str):
+                    key = key.strip().lower()
+                    if key in interesting:
+                        if found is None:
+                            found = {}
+                        found[key] = "" if value is None else str(value).strip()
+        values = none if found is None else [found.get(key) for key in wanted]
+        for column, value in zip(columns, values):
+            column.append(value)
     return columns
 
 

@@ -183,8 +183,8 @@ def _extract(extractor: Extractor, rows: Any) -> Extractor | None:
 
 class StreamedRows(Sequence):
     """The rows of a large JSON Lines snapshot, not held in memory: already extracted for the
-    inventory (`extractor`, read by tables.build_inventory), and read from the file again, a line at
-    a time, by whatever iterates them."""
+    inventory (handed over once, to the first tables.build_inventory, which then frees it), and read
+    from the file again, a line at a time, by whatever iterates them."""
 
     def __init__(self, path: Path, count: int, extractor: Extractor | None):
         self.path = path
@@ -194,6 +194,11 @@ class StreamedRows(Sequence):
 
     def __len__(self) -> int:
         return self._count
+
+    def take_extractor(self) -> Extractor | None:
+        """The extraction made while parsing, once; later callers iterate the rows instead."""
+        extractor, self.extractor = self.extractor, None
+        return extractor
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if _signature(self.path) != self._signature:

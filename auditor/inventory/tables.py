@@ -51,11 +51,13 @@ def build_inventory(rows: Iterable[dict[str, Any]], config: Config | None = None
     """`as_of` is the moment staleness is measured from (default: now). `rows` may come extracted
     already (the rows of a large snapshot file, read by snapshot.py while parsing)."""
     config = config or Config()
-    extractor = getattr(rows, "extractor", None)
+    take = getattr(rows, "take_extractor", None)
+    extractor = take() if take is not None else None
     if extractor is None:
         extractor = Extractor().extend(rows)
     tables = extractor.frames(config)
     counts = dict(extractor.counts)
+    del extractor  # its records are in the tables now; a million rows' worth of tuples need not stay
     moment = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
     moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
     inventory = Inventory(config=config, resource_counts=counts, as_of=moment, tables=tables)
@@ -194,17 +196,28 @@ def _lists(keys: pd.Series, values: pd.Series, *, unique: bool = False, ordered:
                        unique=unique, ordered=ordered)
         return pd.Series(_or_empty(lists.reindex(every_key.to_numpy())),
                          index=pd.Index(every_key.to_numpy(), name=keys.name), dtype="object")
-    if unique:
-        frame = frame.drop_duplicates()
-    frame = frame.sort_values(["key", "value"] if ordered else "key", kind="stable")
     if not len(frame):
         return pd.Series([], index=pd.Index([], dtype="object", name=keys.name), dtype="object")
-    key_array = frame["key"].to_numpy()
-    starts = np.flatnonzero(np.concatenate(([True], key_array[1:] != key_array[:-1])))
-    ends = np.append(starts[1:], len(key_array))
-    items = frame["value"].tolist()
+    # Sorting and de-duplicating integer codes (factorize sorts only the distinct strings) instead of
+    # the strings themselves.
+    key_codes, key_uniques = pd.factorize(frame["key"], sort=True)
+    if ordered or unique:
+        value_codes, _ = pd.factorize(frame["value"], sort=True)
+        value_codes = np.where(value_codes < 0, value_codes.max() + 1, value_codes)  # missing last, as sort_values
+    rows = np.arange(len(frame))
+    if unique:
+        pairs = key_codes.astype(np.int64) * (int(value_codes.max()) + 1) + value_codes
+        rows = np.sort(np.unique(pairs, return_index=True)[1])  # first of each (key, value), in row order
+    order = (rows[np.lexsort((value_codes[rows], key_codes[rows]))] if ordered
+             else rows[np.argsort(key_codes[rows], kind="stable")])
+    sorted_codes = key_codes[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_codes[1:] != sorted_codes[:-1])))
+    ends = np.append(starts[1:], len(order))
+    values = frame["value"].tolist()
+    items = [values[position] for position in order.tolist()]
     return pd.Series([items[start:end] for start, end in zip(starts.tolist(), ends.tolist())],
-                     index=pd.Index(key_array[starts], name=keys.name), dtype="object")
+                     index=pd.Index(np.asarray(key_uniques, dtype=object)[sorted_codes[starts]], name=keys.name),
+                     dtype="object")
 
 
 RPO_PATTERN = r"^\s*(?:(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[mhd])|P(?:(?P<days>\d+(?:\.\d+)?)D)?(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?)?)\s*$"
