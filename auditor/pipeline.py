@@ -108,7 +108,7 @@ def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
     rules = load_rules(options.rules_path)
     as_of = options.as_of
     if as_of is None:
-        as_of = _snapshot_time(snapshot) or datetime.now(timezone.utc)
+        as_of = snapshot_time(snapshot) or datetime.now(timezone.utc)
     inventory = build_inventory(snapshot.rows, options.config, as_of)
     results = run_rules(inventory, rules)
     report = build_findings(snapshot=snapshot, inventory=inventory, results=results, as_of=as_of)
@@ -236,7 +236,8 @@ def gate_summary(report: dict[str, Any], fail_on: str) -> dict[str, Any]:
     return result
 
 
-def _snapshot_time(snapshot: Snapshot) -> datetime | None:
+def snapshot_time(snapshot: Snapshot) -> datetime | None:
+    """The snapshot's capture time, the default --as-of."""
     if not snapshot.captured_at:
         return None
     try:

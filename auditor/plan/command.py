@@ -22,7 +22,7 @@ from auditor.engine.run import run_rules
 from auditor.errors import InputError
 from auditor.inventory.snapshot import Snapshot, read_snapshot
 from auditor.inventory.tables import build_inventory
-from auditor.pipeline import load_rules, parse_as_of, parse_formats, write_atomically
+from auditor.pipeline import load_rules, parse_as_of, parse_formats, snapshot_time, write_atomically
 from auditor.plan.model import build_plan
 from auditor.plan.powershell import one_line
 from auditor.plan.render import render_plan_html, render_plan_markdown
@@ -68,21 +68,11 @@ class PlanOutcome:
     exit_code: int
 
 
-def _snapshot_time(snapshot: Snapshot) -> datetime | None:
-    if not snapshot.captured_at:
-        return None
-    try:
-        return parse_as_of(snapshot.captured_at)
-    except InputError:
-        raise InputError(f"snapshot file {snapshot.source} has a capture time {snapshot.captured_at!r} that is "
-                         "not ISO-8601.") from None
-
-
 def make_plan(snapshot: Snapshot, options: PlanOptions) -> PlanOutcome:
     """snapshot → inventory → rules → findings → plan (+ script) → files, all rendered before any is
     written (a failure leaves --out untouched)."""
     rules = load_rules()
-    as_of = options.as_of or _snapshot_time(snapshot) or datetime.now(timezone.utc)
+    as_of = options.as_of or snapshot_time(snapshot) or datetime.now(timezone.utc)
     inventory = build_inventory(snapshot.rows, options.config, as_of)
     report = build_findings(snapshot=snapshot, inventory=inventory, results=run_rules(inventory, rules), as_of=as_of)
     if options.waivers is not None:  # waived findings stay visible in the plan and are left out of the script
