@@ -5,6 +5,8 @@ whatever could not be read is recorded, never silently dropped."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from auditor.emulator import EmulatorSettings, EmulatorTransport, Estate, FaultPlan, serve
 from auditor.emulator.app import EmulatorApp
 from auditor.inventory.azure import StaticTokenCredential, resource_graph_client
-from auditor.inventory.crawler import Crawler, CrawlSettings, Scope
+from auditor.inventory.crawler import Crawler, CrawlSettings, QuotaPacer, Scope
 from auditor.inventory.snapshot import read_snapshot
 
 SUBSCRIPTIONS = [f"{index:08d}-aaaa-bbbb-cccc-{index:012d}" for index in (1, 2, 3)]
@@ -122,6 +124,27 @@ def test_pacing_follows_the_quota_headers_without_429s(tmp_path):
     result = crawler.crawl(Scope(subscriptions=tuple(SUBSCRIPTIONS)), tmp_path / "snap.jsonl.gz")
     assert result.incomplete == [] and app.stats().throttled == 0
     assert _ids(result.path) == Counter(row["id"].lower() for row in rows)
+
+
+def test_the_stream_with_most_pages_left_gets_the_next_slot_in_the_quota():
+    # One request a window: while the slot is taken, a short stream (1 page left) queues before a long
+    # one (40 left). The long one must go first, or it would finish the crawl alone, one page a latency.
+    pacer = QuotaPacer(1, window_seconds=0.2)
+    pacer.acquire()
+    order = []
+
+    def request(name, pages_left):
+        pacer.acquire(pages_left)
+        order.append(name)
+
+    short = threading.Thread(target=request, args=("short", 1))
+    short.start()
+    time.sleep(0.05)
+    long = threading.Thread(target=request, args=("long", 40))
+    long.start()
+    short.join(5)
+    long.join(5)
+    assert order == ["long", "short"]
 
 
 def test_management_group_scope_lists_its_subscriptions(tmp_path):
