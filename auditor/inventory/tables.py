@@ -16,6 +16,8 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import take
+from pandas.arrays import NumpyExtensionArray
 
 from auditor.config import Config
 from auditor.regions import paired_regions
@@ -93,79 +95,176 @@ def _join_enrichment(inv: Inventory) -> None:
 
 def _join_disks(inv: Inventory) -> None:
     """VM → managed disks (disk sku gives redundancy) and VM → VHDs (blob host names the account)."""
-    disks = inv.tables["disks"][["key", "name", "sku", "sku_name", "size_gb"]].rename(
-        columns={"key": "managed_disk_key", "name": "managed_disk_name", "sku": "disk_sku",
-                 "sku_name": "disk_sku_name", "size_gb": "disk_size_gb"})
-    accounts = inv.tables["storage_accounts"][["account_name", "id", "name", "resource_group", "sku", "sku_name"]].rename(
-        columns={"account_name": "vhd_account", "id": "account_id", "name": "account_display_name",
-                 "resource_group": "account_resource_group", "sku": "account_sku", "sku_name": "account_sku_name"})
-    accounts = accounts.drop_duplicates("vhd_account")
-    attached = inv.tables["vm_disks"].merge(disks, on="managed_disk_key", how="left").merge(
-        accounts, on="vhd_account", how="left")
-    managed = attached["managed_disk_key"].notna() & ~attached["ephemeral"].astype(bool)
-    vhd = attached["vhd_uri"].notna() & ~managed & ~attached["ephemeral"].astype(bool)
-    attached["is_managed"] = managed
-    attached["is_vhd"] = vhd
-    attached["disk_known"] = managed & attached["disk_sku"].notna()
-    attached["is_lrs"] = managed & attached["disk_sku"].isin(LRS_DISK_SKUS)
-    attached["is_zrs"] = managed & attached["disk_sku"].isin(ZRS_DISK_SKUS)
-    attached["account_known"] = vhd & attached["account_sku"].notna()
-    attached["is_vhd_geo"] = vhd & attached["account_sku"].isin(GEO_ACCOUNT_SKUS)
-    attached["is_vhd_local"] = attached["account_known"] & ~attached["is_vhd_geo"]
-    attached["size_gb"] = attached["disk_size_gb"].fillna(attached["vm_disk_size_gb"]).fillna(0.0)
-    attached["label"] = (
-        attached["managed_disk_name"].fillna(attached["disk_name"]).fillna(attached["managed_disk_key"])
-        .fillna(attached["vhd_uri"]).fillna("")
-    )
-    sku_shown = attached["disk_sku_name"].astype("object").fillna(attached["account_sku_name"]).fillna("?")
-    attached["label_with_sku"] = attached["label"] + " (" + sku_shown + ")"
+    attached = inv.tables["vm_disks"]
+    disks = inv.tables["disks"]
+    accounts = inv.tables["storage_accounts"]
+    disk_rows = _rows_in(disks["key"], attached["managed_disk_key"])
+    account_rows = _rows_in(accounts["account_name"], attached["vhd_account"])
+    joined = {
+        "managed_disk_name": _take(disks["name"], disk_rows),
+        "disk_sku": _take(disks["sku"], disk_rows),
+        "disk_sku_name": _take(disks["sku_name"], disk_rows),
+        "disk_size_gb": _take(disks["size_gb"], disk_rows),
+        "account_id": _take(accounts["id"], account_rows),
+        "account_display_name": _take(accounts["name"], account_rows),
+        "account_resource_group": _take(accounts["resource_group"], account_rows),
+        "account_sku": _take(accounts["sku"], account_rows),
+        "account_sku_name": _take(accounts["sku_name"], account_rows),
+    }
+    ephemeral = attached["ephemeral"].to_numpy(dtype=bool)
+    managed = attached["managed_disk_key"].notna().to_numpy() & ~ephemeral
+    vhd = attached["vhd_uri"].notna().to_numpy() & ~managed & ~ephemeral
+    disk_sku, account_sku = joined["disk_sku"], joined["account_sku"]
+    disk_known = managed & disk_sku.notna().to_numpy()
+    is_lrs = managed & _in(disk_sku, LRS_DISK_SKUS)
+    is_zrs = managed & _in(disk_sku, ZRS_DISK_SKUS)
+    account_known = vhd & account_sku.notna().to_numpy()
+    is_vhd_geo = vhd & _in(account_sku, GEO_ACCOUNT_SKUS)
+    is_vhd_local = account_known & ~is_vhd_geo
+    size_gb = joined["disk_size_gb"].fillna(attached["vm_disk_size_gb"]).fillna(0.0)
+    label = (joined["managed_disk_name"].fillna(attached["disk_name"]).fillna(attached["managed_disk_key"])
+             .fillna(attached["vhd_uri"]).fillna(""))
+    sku_shown = joined["disk_sku_name"].astype("object").fillna(joined["account_sku_name"]).fillna("?")
+    label_with_sku = label + " (" + sku_shown + ")"
+    attached = _with_columns(attached, {
+        **joined, "is_managed": managed, "is_vhd": vhd, "disk_known": disk_known, "is_lrs": is_lrs,
+        "is_zrs": is_zrs, "account_known": account_known, "is_vhd_geo": is_vhd_geo, "is_vhd_local": is_vhd_local,
+        "size_gb": size_gb, "label": label, "label_with_sku": label_with_sku})
     inv.tables["vm_disks"] = attached
 
-    def listed(mask: pd.Series, column: str) -> pd.Series:
-        return _lists(attached["vm_key"][mask], attached[column][mask], unique=True, ordered=True)
+    # Per VM: every count, sum and list from one lookup of each disk's VM row.
+    vms = inv.tables["vms"]
+    vm = _VmRows(vms)
+    rows = vm.rows_of(attached["vm_key"])
+    size = size_gb.to_numpy()
+    labels = label.tolist()
+    labels_with_sku = label_with_sku.tolist()
 
-    # One grouping for every count and sum.
-    facts = pd.DataFrame({
-        "managed_disk_count": managed,
-        "lrs_managed_disk_count": attached["is_lrs"],
-        "zrs_managed_disk_count": attached["is_zrs"],
-        "unknown_managed_disk_count": managed & ~attached["disk_known"],
+    def listed(mask: np.ndarray, values: list[Any]) -> list[list[Any]]:
+        return vm.lists(rows, values, mask, unique=True, ordered=True)
+
+    inv.tables["vms"] = _with_columns(vms, {
+        "managed_disk_count": vm.count(rows, managed),
+        "lrs_managed_disk_count": vm.count(rows, is_lrs),
+        "zrs_managed_disk_count": vm.count(rows, is_zrs),
+        "unknown_managed_disk_count": vm.count(rows, managed & ~disk_known),
         # Known SKUs that are neither LRS nor ZRS (a SKU Azure adds later): "all ZRS" must not ignore them.
-        "other_sku_managed_disk_count": attached["disk_known"] & ~attached["is_lrs"] & ~attached["is_zrs"],
-        "vhd_count": vhd,
-        "vhd_local_count": attached["is_vhd_local"],
-        "vhd_geo_count": attached["is_vhd_geo"],
-        "unknown_vhd_count": vhd & ~attached["account_known"],
-        "disk_gib": attached["size_gb"].where(managed | vhd, 0.0),
-        "lrs_disk_gib": attached["size_gb"].where(attached["is_lrs"], 0.0),
-    }).groupby(attached["vm_key"]).sum()
-    facts["lrs_disks"] = listed(attached["is_lrs"], "label_with_sku")
-    facts["zrs_disks"] = listed(attached["is_zrs"], "label_with_sku")
-    facts["unknown_disks"] = listed(managed & ~attached["disk_known"], "label")
-    facts["local_vhds"] = listed(attached["is_vhd_local"], "label_with_sku")
-    facts["unknown_vhds"] = listed(vhd & ~attached["account_known"], "vhd_uri")
-    facts["vhd_accounts"] = listed(vhd, "vhd_account")
-    facts["ephemeral_os_disk"] = attached["ephemeral"].astype(bool).groupby(attached["vm_key"]).any()
-    inv.tables["vms"] = _attach(inv.tables["vms"], facts, counts=[
-        "managed_disk_count", "lrs_managed_disk_count", "zrs_managed_disk_count", "unknown_managed_disk_count",
-        "other_sku_managed_disk_count", "vhd_count", "vhd_local_count", "vhd_geo_count", "unknown_vhd_count", "disk_gib", "lrs_disk_gib"],
-        lists=["lrs_disks", "zrs_disks", "unknown_disks", "local_vhds", "unknown_vhds", "vhd_accounts"],
-        flags=["ephemeral_os_disk"])
+        "other_sku_managed_disk_count": vm.count(rows, disk_known & ~is_lrs & ~is_zrs),
+        "vhd_count": vm.count(rows, vhd),
+        "vhd_local_count": vm.count(rows, is_vhd_local),
+        "vhd_geo_count": vm.count(rows, is_vhd_geo),
+        "unknown_vhd_count": vm.count(rows, vhd & ~account_known),
+        "disk_gib": vm.total(rows, np.where(managed | vhd, size, 0.0)),
+        "lrs_disk_gib": vm.total(rows, np.where(is_lrs, size, 0.0)),
+        "lrs_disks": listed(is_lrs, labels_with_sku),
+        "zrs_disks": listed(is_zrs, labels_with_sku),
+        "unknown_disks": listed(managed & ~disk_known, labels),
+        "local_vhds": listed(is_vhd_local, labels_with_sku),
+        "unknown_vhds": listed(vhd & ~account_known, attached["vhd_uri"].tolist()),
+        "vhd_accounts": listed(vhd, attached["vhd_account"].tolist()),
+        "ephemeral_os_disk": vm.count(rows, ephemeral) > 0,
+    })
+
+
+# ---------------------------------------------------------------- join machinery on row numbers
+#
+# A join here is a lookup of row numbers made once (a hash of the lower-cased keys), then a take per
+# column; per-resource facts are counted, summed and listed over those row numbers. No frame is
+# merged, copied or sorted by its string keys.
+
+def _rows_in(keys: pd.Series | pd.Index, wanted: pd.Series) -> np.ndarray:
+    """For each wanted value, the first row of `keys` holding it, -1 where none does: the lookup of a
+    many-to-one left merge (missing matches missing, as in merge)."""
+    index = keys if isinstance(keys, pd.Index) else pd.Index(keys)
+    if index.is_unique:
+        return index.get_indexer(wanted)
+    first = np.flatnonzero(~index.duplicated())
+    rows = index[first].get_indexer(wanted)
+    return np.where(rows >= 0, first[np.maximum(rows, 0)], -1) if len(first) else rows
+
+
+def _take(column: pd.Series, rows: np.ndarray, index: pd.Index | None = None) -> pd.Series:
+    """The column's values at `rows`, missing at -1, typed as merge and Series.map type them."""
+    result = take(column.array, rows, allow_fill=True)
+    if type(result) is NumpyExtensionArray:  # a numpy column (StringArray subclasses it)
+        result = result.to_numpy()
+        return pd.Series(result, index=index, dtype=result.dtype)  # not re-inferred, as merge keeps it
+    return pd.Series(result, index=index)
+
+
+def _mapped(keys: pd.Series, values: pd.Series, rows: np.ndarray) -> pd.Series:
+    """keys.map(values), given each key's row in `values` (-1 where absent), typed as Series.map types
+    it: a string-typed `keys` re-infers a numpy result (all missing becomes float64)."""
+    result = take(values.array, rows, allow_fill=True)
+    if type(result) is NumpyExtensionArray:  # a numpy column (StringArray subclasses it)
+        result = result.to_numpy()
+        if isinstance(keys.dtype, pd.StringDtype):
+            result = keys.array._cast_pointwise_result(result)  # what StringArray.map does with it
+    return pd.Series(result, index=keys.index)
+
+
+def _in(column: pd.Series, values: frozenset[str]) -> np.ndarray:
+    """column.isin(values) for a column of few distinct values: each distinct value tested once."""
+    codes, uniques = pd.factorize(column)
+    hits = np.append(np.asarray([value in values for value in uniques], dtype=bool), False)
+    return hits[codes]
+
+
+def _with_columns(table: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
+    """The table with these columns added (or replaced) in order, in one step."""
+    added = pd.DataFrame({name: value for name, value in columns.items()}, index=table.index)
+    kept = table.drop(columns=[name for name in columns if name in table.columns])
+    return pd.concat([kept, added], axis=1)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value != value
+
+
+def _arranged(items: list[Any], unique: bool, ordered: bool) -> list[Any]:
+    """One group's values sorted (missing last, ties in row order), without repeats with `unique`."""
+    present = [item for item in items if not _missing(item)]
+    absent = [item for item in items if _missing(item)] if len(present) < len(items) else []
+    if unique:
+        present = list(dict.fromkeys(present))
+        absent = absent[:1]
+    if ordered:
+        present.sort()
+    return present + absent
+
+
+def _grouped(groups: np.ndarray, values: list[Any], size: int, *, unique: bool = False,
+             ordered: bool = False) -> list[list[Any]]:
+    """Per group 0..size-1 a new list of its values, in row order or `ordered` (missing last), without
+    repeats with `unique`; rows whose group is -1 are left out."""
+    assert ordered or not unique, "unique lists are ordered"
+    lists: list[list[Any]] = [[] for _ in range(size)]
+    for group, value in zip(groups.tolist(), values):
+        if group >= 0:
+            lists[group].append(value)
+    if ordered:
+        for position, items in enumerate(lists):
+            if len(items) > 1:
+                lists[position] = _arranged(items, unique, ordered)
+    return lists
 
 
 def _attach(table: pd.DataFrame, facts: pd.DataFrame, *, counts=(), lists=(), flags=(), values=(),
             key="key") -> pd.DataFrame:
-    """Left-join per-resource facts; resources with no related rows get 0 / [] / False on purpose
-    (`values` stay missing: there is nothing to measure)."""
-    facts = facts.reindex(columns=list(counts) + list(lists) + list(flags) + list(values))
-    joined = table.merge(facts, left_on=key, right_index=True, how="left")
+    """Left-join per-resource facts (indexed by key); resources with no related rows get 0 / [] / False
+    on purpose (`values` stay missing: there is nothing to measure)."""
+    rows = _rows_in(facts.index, table[key])
+    columns: dict[str, Any] = {}
     for column in counts:
-        joined[column] = joined[column].fillna(0).astype(float if "gib" in column else int)
+        taken = _take(facts[column], rows).fillna(0)
+        columns[column] = taken.astype(float if "gib" in column else int).to_numpy()
     for column in lists:
-        joined[column] = _or_empty(joined[column])
+        columns[column] = _or_empty(_take(facts[column], rows))
     for column in flags:
-        joined[column] = joined[column].astype("boolean").fillna(False).astype(bool)
-    return joined
+        columns[column] = _take(facts[column], rows).astype("boolean").fillna(False).astype(bool).to_numpy()
+    for column in values:
+        columns[column] = _take(facts[column], rows)
+    return _with_columns(table, columns)
 
 
 def _or_empty(column: pd.Series) -> list[Any]:
@@ -186,38 +285,61 @@ def _typed_like(column: pd.Series, values: list[Any], index: pd.Index) -> pd.Ser
 def _lists(keys: pd.Series, values: pd.Series, *, unique: bool = False, ordered: bool = False,
            dropna: bool = False) -> pd.Series:
     """Per key, its values as a list: `groupby(keys)[values].agg(list)` (row order), or with `ordered`
-    and `unique` `agg(lambda v: sorted(set(v)))`; one sort and list slicing instead of a Python call
-    per group. Indexed by the distinct keys, sorted, as groupby does."""
-    frame = pd.DataFrame({"key": keys, "value": values})
-    frame = frame[frame["key"].notna()]
-    if dropna:  # a key whose values are all missing still gets its (empty) list
-        every_key = frame["key"].drop_duplicates().sort_values()
-        lists = _lists(frame["key"][frame["value"].notna()], frame["value"][frame["value"].notna()],
-                       unique=unique, ordered=ordered)
-        return pd.Series(_or_empty(lists.reindex(every_key.to_numpy())),
-                         index=pd.Index(every_key.to_numpy(), name=keys.name), dtype="object")
-    if not len(frame):
-        return pd.Series([], index=pd.Index([], dtype="object", name=keys.name), dtype="object")
-    # Sorting and de-duplicating integer codes (factorize sorts only the distinct strings) instead of
-    # the strings themselves.
-    key_codes, key_uniques = pd.factorize(frame["key"], sort=True)
-    if ordered or unique:
-        value_codes, _ = pd.factorize(frame["value"], sort=True)
-        value_codes = np.where(value_codes < 0, value_codes.max() + 1, value_codes)  # missing last, as sort_values
-    rows = np.arange(len(frame))
-    if unique:
-        pairs = key_codes.astype(np.int64) * (int(value_codes.max()) + 1) + value_codes
-        rows = np.sort(np.unique(pairs, return_index=True)[1])  # first of each (key, value), in row order
-    order = (rows[np.lexsort((value_codes[rows], key_codes[rows]))] if ordered
-             else rows[np.argsort(key_codes[rows], kind="stable")])
-    sorted_codes = key_codes[order]
-    starts = np.flatnonzero(np.concatenate(([True], sorted_codes[1:] != sorted_codes[:-1])))
-    ends = np.append(starts[1:], len(order))
-    values = frame["value"].tolist()
-    items = [values[position] for position in order.tolist()]
-    return pd.Series([items[start:end] for start, end in zip(starts.tolist(), ends.tolist())],
-                     index=pd.Index(np.asarray(key_uniques, dtype=object)[sorted_codes[starts]], name=keys.name),
-                     dtype="object")
+    and `unique` `agg(lambda v: sorted(set(v)))` (missing last); `dropna` leaves missing values out
+    (a key whose values are all missing still gets its empty list). Indexed by the distinct keys,
+    sorted, as groupby does."""
+    present = keys.notna().to_numpy()
+    codes, uniques = pd.factorize(keys[present], sort=True)
+    listed = values[present]
+    if dropna:
+        kept = listed.notna().to_numpy()
+        codes, listed = np.where(kept, codes, -1), listed
+    lists = _grouped(codes, listed.tolist(), len(uniques), unique=unique, ordered=ordered)
+    return pd.Series(lists, index=pd.Index(np.asarray(uniques, dtype=object), name=keys.name), dtype="object")
+
+
+class _VmRows:
+    """Facts per row of a resource table (VMs, mostly) from related rows that name its key."""
+
+    def __init__(self, table: pd.DataFrame, key: str = "key") -> None:
+        self.index = pd.Index(table[key])
+        self.size = len(table)
+        # A resource whose key is missing, or repeats an earlier row's, has no related rows of its own
+        # in a groupby; it takes the facts of the first row with that key (as a merge on the key would).
+        self.first = _rows_in(self.index, table[key]) if not self.index.is_unique else None
+
+    def rows_of(self, keys: pd.Series) -> np.ndarray:
+        """The table row each related row names, -1 where its key is missing or not in the table."""
+        rows = _rows_in(self.index, keys)
+        missing = keys.isna().to_numpy()
+        if missing.any():
+            rows = np.where(missing, -1, rows)
+        return rows
+
+    def spread(self, values: np.ndarray) -> np.ndarray:
+        """Per-row values for the table's first rows of each key, to every row with that key."""
+        return values if self.first is None else values[self.first]
+
+    def count(self, rows: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        chosen = rows[rows >= 0] if mask is None else rows[(rows >= 0) & mask]
+        return self.spread(np.bincount(chosen, minlength=self.size).astype(np.int64))
+
+    def total(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Per row, the sum of its related values (groupby's compensated sum, in row order)."""
+        valid = rows >= 0
+        sums = pd.Series(values[valid]).groupby(rows[valid]).sum()
+        out = np.zeros(self.size)
+        out[sums.index.to_numpy()] = sums.to_numpy()
+        return self.spread(out)
+
+    def lists(self, rows: np.ndarray, values: list[Any], mask: np.ndarray | None = None, *,
+              unique: bool = False, ordered: bool = False) -> list[list[Any]]:
+        if mask is not None:
+            chosen = np.flatnonzero(mask)
+            rows = rows[chosen]
+            values = [values[position] for position in chosen.tolist()]
+        lists = _grouped(rows, values, self.size, unique=unique, ordered=ordered)
+        return lists if self.first is None else [list(lists[row]) for row in self.first.tolist()]
 
 
 RPO_PATTERN = r"^\s*(?:(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[mhd])|P(?:(?P<days>\d+(?:\.\d+)?)D)?(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?)?)\s*$"
@@ -259,75 +381,121 @@ def _join_backup(inv: Inventory) -> None:
     """VM → backup items (AzureIaasVM only), their vault, policy and health; VM → Site Recovery."""
     config = inv.config
     items = inv.tables["protected_items"]
-    vaults = inv.tables["vaults"][["key", "name", "resource_group", "storage_redundancy"]].rename(
-        columns={"key": "vault_key", "name": "vault_name", "resource_group": "vault_resource_group",
-                 "storage_redundancy": "vault_storage_redundancy"})
-    items = items.merge(vaults, on="vault_key", how="left")
+    vaults = inv.tables["vaults"]
+    vault_rows = _rows_in(vaults["key"], items["vault_key"])
     # The item's id names its vault even when the vault row itself is not in the inventory.
-    items["vault_name"] = items["vault_name"].astype("object").fillna(items["vault_key"].str.rsplit("/", n=1).str[-1])
-    items["vault_known"] = items["vault_key"].isin(inv.tables["vaults"]["key"])
-    schedule = _policy_schedule(inv.tables["policies"], config).drop_duplicates("policy_key")
-    items = items.merge(schedule, on="policy_key", how="left")
-    items["policy_known"] = items["policy_interval_hours"].notna()
-    items["stale_after_hours"] = items["stale_after_hours"].fillna(config.unknown_policy_stale_after_hours)
+    vault_name = _take(vaults["name"], vault_rows).astype("object").to_numpy(copy=True)
+    vault_keys = items["vault_key"].to_numpy(dtype=object)
+    for position in np.flatnonzero(pd.isna(vault_name)).tolist():
+        if isinstance(vault_keys[position], str):
+            vault_name[position] = vault_keys[position].rsplit("/", 1)[-1]
+    schedule = _policy_schedule(inv.tables["policies"], config)
+    policy_rows = _rows_in(schedule["policy_key"], items["policy_key"])
+    interval = _take(schedule["policy_interval_hours"], policy_rows)
+    stale_after = _take(schedule["stale_after_hours"], policy_rows).fillna(config.unknown_policy_stale_after_hours)
 
-    state = items["protection_state"].astype("string").str.lower()
-    items["is_vm_backup"] = items["backup_management_type"].eq("azureiaasvm")
-    items["is_active"] = state.isin(ACTIVE_PROTECTION_STATES).fillna(False).astype(bool)
+    state = _lowered(items["protection_state"])
+    is_active = _in(state, ACTIVE_PROTECTION_STATES)
+    irpending = _in(state, frozenset({"irpending"}))
     recovery_point = pd.to_datetime(items["last_recovery_point"], utc=True, errors="coerce", format="ISO8601")
-    items["recovery_point_age_hours"] = ((inv.as_of - recovery_point).dt.total_seconds() / 3600).round(1)
-    items["last_backup_failed"] = items["last_backup_status"].astype("string").str.lower().eq("failed").fillna(False)
+    age = ((inv.as_of - recovery_point).dt.total_seconds() / 3600).round(1)
+    failed = _in(_lowered(items["last_backup_status"]), frozenset({"failed"}))
     # Initial replication pending has no recovery point yet; any other active item without one has
     # nothing to restore from, which is never healthy.
-    no_point = recovery_point.isna() & ~state.eq("irpending").fillna(False)
-    items["is_stale"] = (items["recovery_point_age_hours"] > items["stale_after_hours"]).fillna(False) | no_point
-    items["is_healthy"] = items["is_active"] & ~items["last_backup_failed"] & ~items["is_stale"]
-    items["problem"] = np.select(
-        [~items["is_active"], items["last_backup_failed"], no_point, items["is_stale"]],
-        ["protection state " + items["protection_state"].fillna("unknown").astype(str),
-         "last backup Failed",
-         "no recovery point recorded",
-         "latest recovery point " + items["recovery_point_age_hours"].round(0).astype("Int64").astype(str)
-         + " h old (stale after " + items["stale_after_hours"].round(0).astype("Int64").astype(str) + " h)"],
-        default="",
-    )
-    geo = items["vault_storage_redundancy"].astype("string").str.lower()
-    items["geo_cover"] = np.select(
-        [items["is_active"] & geo.eq("georedundant").fillna(False), items["is_active"] & geo.isna()],
-        ["yes", "unknown"], default="no")
+    no_point = recovery_point.isna().to_numpy() & ~irpending
+    stale = (age > stale_after).to_numpy(dtype=bool) | no_point
+    healthy = is_active & ~failed & ~stale
+    redundancy = _take(vaults["storage_redundancy"], vault_rows)
+    geo = _lowered(redundancy)
+    geo_cover = np.where(is_active & _in(geo, frozenset({"georedundant"})), "yes",
+                         np.where(is_active & geo.isna().to_numpy(), "unknown", "no"))
+    items = _with_columns(items, {
+        "vault_name": pd.Series(vault_name, index=items.index, dtype="object"),
+        "vault_resource_group": _take(vaults["resource_group"], vault_rows),
+        "vault_storage_redundancy": redundancy,
+        "vault_known": vault_rows >= 0,
+        "policy_type": _take(schedule["policy_type"], policy_rows),
+        "policy_interval_hours": interval,
+        "stale_after_hours": stale_after,
+        "policy_known": interval.notna().to_numpy(),
+        "is_vm_backup": _in(items["backup_management_type"], frozenset({"azureiaasvm"})),
+        "is_active": is_active,
+        "recovery_point_age_hours": age,
+        "last_backup_failed": pd.array(failed, dtype="boolean"),
+        "is_stale": pd.array(stale, dtype="boolean"),
+        "is_healthy": pd.array(healthy, dtype="boolean"),
+        "problem": pd.Series(_problems(items, is_active, failed, no_point, stale, age, stale_after),
+                             index=items.index),
+        "geo_cover": pd.Series(geo_cover, index=items.index),
+    })
     inv.tables["protected_items"] = items
 
-    vm_items = items[items["is_vm_backup"] & items["source_key"].notna()]
-    # The healthiest item represents the VM: healthy first, then active, then the latest recovery point.
-    ordered = vm_items.assign(_point=recovery_point).sort_values(
-        ["is_healthy", "is_active", "_point"], ascending=[False, False, False], na_position="last")
-    best = ordered.drop_duplicates("source_key").set_index("source_key")
-    by_vm = vm_items.groupby("source_key")
-    facts = pd.DataFrame({
-        "backup_item_count": by_vm.size(),
-        "active_backup_item_count": by_vm["is_active"].sum(),
-        "healthy_backup_item_count": by_vm["is_healthy"].sum(),
-        "geo_backup_count": (vm_items["geo_cover"] == "yes").groupby(vm_items["source_key"]).sum(),
-        "geo_unknown_backup_count": (vm_items["geo_cover"] == "unknown").groupby(vm_items["source_key"]).sum(),
+    vms = inv.tables["vms"]
+    vm = _VmRows(vms)
+    is_vm_item = items["is_vm_backup"].to_numpy() & items["source_key"].notna().to_numpy()
+    rows = np.where(is_vm_item, vm.rows_of(items["source_key"]), -1)
+    # The healthiest item represents the VM: healthy first, then active, then the latest recovery point
+    # (a stable sort, as sort_values then drop_duplicates keep the first of equals).
+    candidates = np.flatnonzero(rows >= 0)
+    point = recovery_point.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    latest_first = np.where(recovery_point.isna().to_numpy(), np.iinfo(np.int64).max, -point)
+    order = candidates[np.lexsort((latest_first[candidates], ~is_active[candidates], ~healthy[candidates]))]
+    best = np.full(vm.size, -1)
+    _, first = np.unique(rows[order], return_index=True)
+    best[rows[order][first]] = order[first]
+    best = vm.spread(best)
+    represented = {
+        # (Without VM items but with others, the first version mapped a row of missing values; kept so.)
+        "backup_" + column: _mapped(vms["key"], items[column], best) if len(items) else np.full(vm.size, None, dtype=object)
+        for column in ("vault_key", "vault_name", "vault_resource_group", "vault_storage_redundancy",
+                       "protection_state", "policy_name", "policy_known", "policy_type", "policy_interval_hours",
+                       "stale_after_hours", "recovery_point_age_hours", "last_backup_status", "last_recovery_point",
+                       "problem", "container_name", "item_name")}
+    geo_yes = geo_cover == "yes"
+    replicated = vm.count(vm.rows_of(inv.tables["replicated_items"]["source_key"])) > 0
+    rpo_hours = parse_durations_hours(vms["rpo_tag"])
+    policy_interval = pd.to_numeric(represented["backup_policy_interval_hours"], errors="coerce")
+    inv.tables["vms"] = _with_columns(vms, {
+        "backup_item_count": vm.count(rows),
+        "active_backup_item_count": vm.count(rows, is_active),
+        "healthy_backup_item_count": vm.count(rows, healthy),
+        "geo_backup_count": vm.count(rows, geo_yes),
+        "geo_unknown_backup_count": vm.count(rows, geo_cover == "unknown"),
+        "replicated": replicated,
+        **represented,
+        "rpo_hours": rpo_hours,
+        "rpo_tag_invalid": vms["rpo_tag"].notna().to_numpy() & rpo_hours.isna().to_numpy(),
+        # False when either side is missing: the rule reports those as unknown.
+        "rpo_shorter_than_policy_interval": (rpo_hours.to_numpy() < np.asarray(policy_interval, dtype=float)),
     })
-    # A VM may be replicated by Site Recovery without any backup item: widen the facts to those VMs.
-    replicated_keys = pd.Index(inv.tables["replicated_items"]["source_key"].dropna().unique())
-    facts = facts.reindex(facts.index.union(replicated_keys))
-    facts["replicated"] = facts.index.isin(replicated_keys)
-    vms = _attach(inv.tables["vms"], facts, counts=[
-        "backup_item_count", "active_backup_item_count", "healthy_backup_item_count", "geo_backup_count",
-        "geo_unknown_backup_count"], flags=["replicated"])
-    for column in ("vault_key", "vault_name", "vault_resource_group", "vault_storage_redundancy", "protection_state",
-                   "policy_name", "policy_known", "policy_type", "policy_interval_hours", "stale_after_hours",
-                   "recovery_point_age_hours", "last_backup_status", "last_recovery_point", "problem",
-                   "container_name", "item_name"):
-        vms["backup_" + column] = vms["key"].map(best[column]) if len(best) else None
-    vms["rpo_hours"] = parse_durations_hours(vms["rpo_tag"])
-    vms["rpo_tag_invalid"] = vms["rpo_tag"].notna() & vms["rpo_hours"].isna()
-    # False when either side is missing: the rule reports those as unknown.
-    vms["rpo_shorter_than_policy_interval"] = (
-        vms["rpo_hours"] < pd.to_numeric(vms["backup_policy_interval_hours"], errors="coerce")).fillna(False)
-    inv.tables["vms"] = vms
+
+
+def _lowered(column: pd.Series) -> pd.Series:
+    """column.astype("string").str.lower() for a column of few distinct values (missing stays missing)."""
+    codes, uniques = pd.factorize(column)
+    lowered = np.array([str(value).lower() for value in uniques] + [None], dtype=object)
+    return pd.Series(lowered[codes], index=column.index, dtype=object)
+
+
+def _problems(items: pd.DataFrame, is_active: np.ndarray, failed: np.ndarray, no_point: np.ndarray,
+              stale: np.ndarray, age: pd.Series, stale_after: pd.Series) -> np.ndarray:
+    """Why an item is not healthy, the first reason that applies; "" when it is."""
+    problem = np.full(len(items), "", dtype=object)
+    taken = np.zeros(len(items), dtype=bool)
+    states = items["protection_state"].to_numpy(dtype=object)
+    ages, stale_hours = np.round(age.to_numpy(), 0), np.round(stale_after.to_numpy(), 0)
+    reasons = [
+        (~is_active, lambda at: "protection state " + (states[at] if isinstance(states[at], str) else "unknown")),
+        (failed, lambda at: "last backup Failed"),
+        (no_point, lambda at: "no recovery point recorded"),
+        (stale, lambda at: f"latest recovery point {int(ages[at])} h old (stale after {int(stale_hours[at])} h)"),
+    ]
+    for applies, reason in reasons:
+        chosen = applies & ~taken
+        taken |= chosen
+        for position in np.flatnonzero(chosen).tolist():
+            problem[position] = reason(position)
+    return problem
 
 
 def _join_vaults(inv: Inventory) -> None:
