@@ -10,12 +10,17 @@ from typing import Any
 
 from auditor import __version__
 from auditor.engine.catalog import SEVERITIES, Rule
-from auditor.engine.run import RuleResult, plain, records, render
+from auditor.engine.run import RuleResult, TemplateSet, plain, records
 from auditor.inventory.snapshot import Snapshot
 from auditor.inventory.tables import Inventory
 
 SEVERITY_POINTS = {"critical": 100.0, "high": 60.0, "medium": 30.0, "low": 10.0}
 TIER_FACTORS = {"critical": 2.0, "high": 1.5, "standard": 1.0, "low": 0.75}
+# The row fields a finding and an unknown entry read besides the rule's templates and evidence: only
+# these columns of the failing rows are converted to Python values (the VM table has about 90).
+FINDING_FIELDS = ("id", "name", "subscription_id", "resource_group", "location", "tier", "affected_vms",
+                  "gib_at_risk", "tags", "workload", "owner")
+UNKNOWN_FIELDS = ("id", "name", "subscription_id", "resource_group", "location", "unknown_reason")
 
 
 def finding_id(rule_id: str, resource_id: str) -> str:
@@ -61,9 +66,11 @@ def build_findings(
         points = SEVERITY_POINTS[rule.severity]
         evaluated_points += points * result.evaluated
         passed_points += points * result.passed
-        for row in records(result.failing):
-            findings.append(_finding(rule, row, config))
-        for row in records(result.unknown):
+        if len(result.failing):
+            texts = _RuleTexts(rule, config)
+            for row in records(result.failing, texts.columns):
+                findings.append(_finding(rule, row, texts))
+        for row in records(result.unknown, UNKNOWN_FIELDS):
             unknown.append({
                 "rule_id": rule.id, "resource_id": row["id"], "reason": row["unknown_reason"],
                 "severity": rule.severity, "resource_type": rule.resource_type, "resource_name": row["name"],
@@ -99,14 +106,32 @@ def build_findings(
     }
 
 
-def _finding(rule: Rule, row: dict[str, Any], config: Any) -> dict[str, Any]:
-    context = dict(row, rule={"id": rule.id, "title": rule.title}, config=config, tag_keys={
-        "tier": config.tier_tag, "rpo": config.rpo_tag, "workload": config.workload_tag})
+class _RuleTexts:
+    """A rule's message, fix parts and preconditions, compiled once for all its findings, and the
+    columns its findings read."""
+
+    def __init__(self, rule: Rule, config: Any):
+        self.parts = list(rule.fix)
+        # The order the texts were always rendered in: fix parts, preconditions, then the message.
+        self.templates = TemplateSet([*rule.fix.values(), *rule.preconditions, rule.message], {
+            "rule": {"id": rule.id, "title": rule.title}, "config": config,
+            "tag_keys": {"tier": config.tier_tag, "rpo": config.rpo_tag, "workload": config.workload_tag}})
+        self.has_preconditions = bool(rule.preconditions)
+        self.columns = self.templates.names | set(rule.evidence) | set(FINDING_FIELDS)
+
+    def render(self, row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The message and the fix (with its preconditions when the rule has any)."""
+        *texts, message = self.templates.render(row)
+        fix: dict[str, Any] = dict(zip(self.parts, texts))
+        if self.has_preconditions:
+            fix["preconditions"] = texts[len(self.parts):]
+        return message, fix
+
+
+def _finding(rule: Rule, row: dict[str, Any], texts: _RuleTexts) -> dict[str, Any]:
     score, reason = rank_score(rule.severity, row.get("tier"), row.get("affected_vms") or 0,
                                row.get("gib_at_risk") or 0)
-    fix = {part: render(template, context) for part, template in rule.fix.items()}
-    if rule.preconditions:
-        fix["preconditions"] = [render(text, context) for text in rule.preconditions]
+    message, fix = texts.render(row)
     return {
         "id": finding_id(rule.id, row["id"]),
         "rule_id": rule.id,
@@ -118,7 +143,7 @@ def _finding(rule: Rule, row: dict[str, Any], config: Any) -> dict[str, Any]:
         "subscription_id": row.get("subscription_id"),
         "resource_group": row.get("resource_group"),
         "location": row.get("location"),
-        "message": render(rule.message, context),
+        "message": message,
         "evidence": {column: plain(row.get(column)) for column in rule.evidence},
         "fix": fix,
         "rank": 0,
