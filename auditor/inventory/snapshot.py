@@ -22,7 +22,7 @@ import os
 import queue
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -162,22 +162,50 @@ def _read_json_lines(handle: BinaryIO, path: Path, name: str) -> Snapshot | None
     one line), which the whole-document rules read."""
     rows: list[dict[str, Any]] | None = []  # until KEEP_ROWS; then the extractor takes the rows as they come
     extractor: Extractor | None = None
+    add: Callable[[dict[str, Any]], None] | None = None
     count = 0
     metadata: dict[str, Any] = {}
     values = 0
     first: Any = None
+    loads = orjson.loads
     collecting = gc.isenabled()
     gc.disable()  # millions of parsed objects that all survive: generational collection only costs time
     try:
+        # The loop below runs once per row of a snapshot of millions: it is written for that.
         for _, line in _numbered_lines(_open_stream(handle)):
-            if not line.strip():
-                continue
-            value = _parse_line(line)
+            try:
+                value = loads(line)
+            except orjson.JSONDecodeError:
+                if not line or line.isspace():
+                    continue
+                value = _parse_line(line)
             values += 1
-            if values == 1:
-                first = value  # JSON Lines only once a second value follows
+            if values <= 2:
+                if values == 1:
+                    first = value  # JSON Lines only once a second value follows
+                    continue
+                items = (first, value)
+            elif value.__class__ is dict and METADATA_KEY not in value:
+                ident, kind = value.get("id"), value.get("type")
+                if (ident.__class__ is not str or kind.__class__ is not str or not ident or not kind
+                        or ident.isspace() or kind.isspace()):
+                    raise _NotStreamable()
+                count += 1
+                if add is not None:
+                    try:
+                        add(value)
+                    except Exception:  # noqa: BLE001 - build_inventory meets the row again and reports it
+                        extractor = add = None
+                elif rows is not None:
+                    rows.append(value)
+                    if len(rows) > KEEP_ROWS:
+                        extractor = _extract(Extractor(), rows)
+                        add = extractor.add if extractor is not None else None
+                        rows = None
                 continue
-            for item in ((first, value) if values == 2 else (value,)):
+            else:
+                items = (value,)
+            for item in items:
                 if not isinstance(item, dict):
                     raise _NotStreamable()
                 if METADATA_KEY in item:
@@ -191,11 +219,6 @@ def _read_json_lines(handle: BinaryIO, path: Path, name: str) -> Snapshot | None
                 count += 1
                 if rows is not None:
                     rows.append(item)
-                    if len(rows) > KEEP_ROWS:
-                        extractor = _extract(Extractor(), rows)
-                        rows = None
-                elif extractor is not None:
-                    extractor = _extract(extractor, (item,))
     finally:
         if collecting:
             gc.enable()
