@@ -195,6 +195,8 @@ def _take(column: pd.Series, rows: np.ndarray, index: pd.Index | None = None) ->
 def _mapped(keys: pd.Series, values: pd.Series, rows: np.ndarray) -> pd.Series:
     """keys.map(values), given each key's row in `values` (-1 where absent), typed as Series.map types
     it: a string-typed `keys` re-infers a numpy result (all missing becomes float64)."""
+    if not len(values):  # map reads an empty mapper as float64
+        values = pd.Series(values.to_numpy(), dtype=np.float64)
     result = take(values.array, rows, allow_fill=True)
     if type(result) is NumpyExtensionArray:  # a numpy column (StringArray subclasses it)
         result = result.to_numpy()
@@ -510,62 +512,130 @@ def _join_vaults(inv: Inventory) -> None:
     items = inv.tables["protected_items"]
     policies = inv.tables["policies"].merge(_policy_schedule(inv.tables["policies"], inv.config).drop_duplicates(
         "policy_key"), left_on="key", right_on="policy_key", how="left")
-    vaults = _attach(vaults, pd.DataFrame({"protected_item_count": items.groupby("vault_key").size()}),
-                     counts=["protected_item_count"])
+    per_vault = _VmRows(vaults)
     vm_policies = policies[policies["backup_management_type"].eq("azureiaasvm")]
+    vaults = _with_columns(vaults, {"protected_item_count": per_vault.count(per_vault.rows_of(items["vault_key"]))})
     vaults["vm_policy_names"] = _or_empty(vaults["key"].map(
         _lists(vm_policies["vault_key"], vm_policies["name"], unique=True, ordered=True)))
     vaults["is_geo"] = vaults["storage_redundancy"].astype("string").str.lower().eq("georedundant").fillna(False)
     inv.tables["vaults"] = vaults
 
     vms = inv.tables["vms"]
-    geo = vaults.loc[vaults["is_geo"], ["key", "name", "resource_group", "subscription_id", "location",
-                                        "protected_item_count"]]
-    geo = geo.assign(subscription_lower=geo["subscription_id"].str.lower()).drop(columns=["subscription_id"])
-    geo = geo.rename(columns={"key": "candidate_vault_key"})
-    # How many VMs of each workload every vault already protects.
-    protected = items[items["is_vm_backup"]][["vault_key", "source_key"]].merge(
-        vms[["key", "workload"]].rename(columns={"key": "source_key"}), on="source_key")
-    protected = protected.assign(workload_lower=protected["workload"].str.lower()).dropna(subset=["workload_lower"])
-    same_workload = protected.groupby(["vault_key", "workload_lower"]).size().rename("workload_vms").reset_index()
-    pairs = vms[["key", "subscription_id", "location", "workload", "rpo_hours"]].assign(
-        subscription_lower=vms["subscription_id"].str.lower(), workload_lower=vms["workload"].str.lower()).merge(
-        geo, on=["subscription_lower", "location"], how="inner").merge(
-        same_workload.rename(columns={"vault_key": "candidate_vault_key"}),
-        on=["candidate_vault_key", "workload_lower"], how="left")
-    pairs["workload_vms"] = pairs["workload_vms"].fillna(0)
-    pick = pairs.sort_values(["workload_vms", "protected_item_count", "name"], ascending=[False, False, True])
-    pick = pick.drop_duplicates("key").set_index("key")
-    vms["fix_vault_exists"] = vms["key"].isin(pick.index)
-    vms["fix_vault_key"] = vms["key"].map(pick["candidate_vault_key"]).astype("object")
-    vms["fix_vault_name"] = vms["key"].map(pick["name"]).astype("object").fillna(
-        "rsv-backup-" + vms["location"].fillna("region"))
-    vms["fix_vault_resource_group"] = vms["key"].map(pick["resource_group"]).astype("object").fillna(
-        "rg-backup-" + vms["location"].fillna("region"))
+    vm = _VmRows(vms)
+    geo = vaults[vaults["is_geo"].to_numpy(dtype=bool)].reset_index(drop=True)
+    # Candidate pairs: every VM with every geo vault of its subscription (any case) and region.
+    subscriptions = _lowered(pd.concat([vms["subscription_id"], geo["subscription_id"]], ignore_index=True))
+    places = pd.Series(list(zip(subscriptions, pd.concat([vms["location"], geo["location"]], ignore_index=True))))
+    place_codes, _ = pd.factorize(places)
+    vm_place, vault_place = place_codes[:len(vms)], place_codes[len(vms):]
+    pair_vm, pair_vault = _pairs(vm_place, vault_place)
+    # How many VMs of the VM's workload each candidate vault already protects.
+    workload = np.append(_lowered_codes(vms["workload"]), -1)  # -1: no workload, or no VM
+    item_workload = workload[vm.rows_of(items["source_key"])]
+    item_vault = _rows_in(geo["key"], items["vault_key"])
+    counted = items["is_vm_backup"].to_numpy() & (item_vault >= 0) & (item_workload >= 0)
+    width = int(workload.max()) + 1
+    pair_workload = workload[pair_vm]
+    workload_vms = _occurrences(item_vault[counted] * width + item_workload[counted],
+                                np.where(pair_workload >= 0, pair_vault * width + pair_workload, -1))
+    # Most VMs of the workload, then the busiest vault, then by name; ties in table order.
+    vault_rank = np.empty(len(geo), dtype=np.int64)
+    vault_rank[np.lexsort((_sort_codes(geo["name"]), -geo["protected_item_count"].to_numpy()))] = np.arange(len(geo))
+    order = np.lexsort((vault_rank[pair_vault], -workload_vms, pair_vm))
+    chosen = np.full(vm.size, -1)
+    firsts = order[np.r_[True, pair_vm[order][1:] != pair_vm[order][:-1]]] if len(order) else order
+    chosen[pair_vm[firsts]] = pair_vault[firsts]
+    missing_location = vms["location"].fillna("region")
+    fix_vault_name = _mapped(vms["key"], geo["name"], chosen).astype("object")
+    fix_vault_group = _mapped(vms["key"], geo["resource_group"], chosen).astype("object")
+    vms = _with_columns(vms, {
+        "fix_vault_exists": chosen >= 0,
+        "fix_vault_key": _mapped(vms["key"], geo["key"], chosen).astype("object"),
+        "fix_vault_name": fix_vault_name.fillna(_prefixed("rsv-backup-", missing_location, fix_vault_name.isna())),
+        "fix_vault_resource_group": fix_vault_group.fillna(
+            _prefixed("rg-backup-", missing_location, fix_vault_group.isna())),
+    })
 
     # The policy for a new protection: in the chosen vault, the least frequent policy meeting the RPO.
-    vms["fix_policy_name"], vms["fix_policy_interval_hours"] = _pick_policy(vms, "fix_vault_key", vm_policies)
-    vms["fix_policy_exists"] = vms["fix_policy_name"].notna()
-    vms["fix_policy_name"] = vms["fix_policy_name"].fillna(_policy_names_for_rpo(vms["rpo_hours"]))
+    fix_name, fix_interval = _pick_policy(vms, "fix_vault_key", vm_policies)
     # The policy for an existing protection (vm-backup-policy-below-rpo): same search in its own vault.
-    vms["rpo_policy_name"], vms["rpo_policy_interval_hours"] = _pick_policy(vms, "backup_vault_key", vm_policies)
-    vms["rpo_policy_exists"] = vms["rpo_policy_name"].notna()
-    vms["rpo_policy_name"] = vms["rpo_policy_name"].fillna(_policy_names_for_rpo(vms["rpo_hours"]))
-    inv.tables["vms"] = vms
+    rpo_name, rpo_interval = _pick_policy(vms, "backup_vault_key", vm_policies)
+    planned = _policy_names_for_rpo(vms["rpo_hours"])
+    inv.tables["vms"] = _with_columns(vms, {
+        "fix_policy_name": fix_name.fillna(planned),
+        "fix_policy_interval_hours": fix_interval,
+        "fix_policy_exists": fix_name.notna().to_numpy(),
+        "rpo_policy_name": rpo_name.fillna(planned),
+        "rpo_policy_interval_hours": rpo_interval,
+        "rpo_policy_exists": rpo_name.notna().to_numpy(),
+    })
+
+
+def _prefixed(prefix: str, values: pd.Series, where: pd.Series) -> pd.Series:
+    """prefix + values at the rows `where` says (the only rows a fillna reads)."""
+    out = pd.Series(np.nan, index=values.index, dtype=object)
+    rows = np.flatnonzero(where.to_numpy())
+    out.iloc[rows] = [prefix + value for value in values.iloc[rows].tolist()]
+    return out
+
+
+def _occurrences(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """How often each wanted value occurs among `values` (non-negative codes; -1 is never found)."""
+    distinct, counts = np.unique(values, return_counts=True)
+    rows = pd.Index(distinct).get_indexer(wanted)
+    return np.where(rows >= 0, np.append(counts, 0)[rows], 0)
+
+
+def _lowered_codes(column: pd.Series) -> np.ndarray:
+    """Codes of column.str.lower() (-1 where missing), lower-casing each distinct value once."""
+    codes, uniques = pd.factorize(column)
+    lowered_codes, _ = pd.factorize(pd.Index([value.lower() for value in uniques], dtype=object))
+    return np.append(lowered_codes, -1)[codes]
+
+
+def _sort_codes(column: pd.Series) -> np.ndarray:
+    """Integer codes in the column's sort order (missing last), to sort by in lexsort."""
+    codes, _ = pd.factorize(column, sort=True)
+    return np.where(codes < 0, codes.max(initial=-1) + 1, codes)
+
+
+def _pairs(left_groups: np.ndarray, right_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (left row, right row) with the same group code (-1 matches nothing), ordered by left
+    row, then right row: an inner merge on the groups, as row numbers."""
+    right_order = np.argsort(right_groups, kind="stable")
+    sorted_groups = right_groups[right_order]
+    starts = np.searchsorted(sorted_groups, left_groups, side="left")
+    ends = np.searchsorted(sorted_groups, left_groups, side="right")
+    counts = np.where(left_groups >= 0, ends - starts, 0)
+    left = np.repeat(np.arange(len(left_groups)), counts)
+    offsets = np.arange(len(left)) - np.repeat(np.cumsum(counts) - counts, counts)
+    right = right_order[np.repeat(starts, counts) + offsets]
+    return left, right
 
 
 def _pick_policy(vms: pd.DataFrame, vault_column: str, vm_policies: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Per VM, in the vault named by `vault_column`: the least frequent AzureIaasVM policy whose interval
     meets the VM's RPO (DefaultPolicy first when there is no RPO). Missing when none fits."""
-    candidates = vms[["key", vault_column, "rpo_hours"]].dropna(subset=[vault_column]).astype({vault_column: "object"})
-    candidates = candidates.merge(vm_policies[["vault_key", "name", "policy_interval_hours"]],
-                                  left_on=vault_column, right_on="vault_key")
-    meets = candidates["rpo_hours"].isna() | (candidates["policy_interval_hours"] <= candidates["rpo_hours"])
-    candidates = candidates.assign(meets=meets, is_default=candidates["name"].str.lower().eq("defaultpolicy"))
-    candidates = candidates[candidates["meets"]].sort_values(
-        ["is_default", "policy_interval_hours", "name"], ascending=[False, False, True])
-    best = candidates.drop_duplicates("key").set_index("key")
-    return (vms["key"].map(best["name"]).astype("object"), vms["key"].map(best["policy_interval_hours"]))
+    vm_policies = vm_policies.reset_index(drop=True)
+    vaults = vms[vault_column].astype("object")
+    vault_codes, _ = pd.factorize(pd.concat([vaults, vm_policies["vault_key"].astype("object")], ignore_index=True))
+    pair_vm, pair_policy = _pairs(vault_codes[:len(vms)], vault_codes[len(vms):])
+    # DefaultPolicy first, then the longest interval (missing last), then by name; ties in table order.
+    names = vm_policies["name"]
+    interval = vm_policies["policy_interval_hours"].to_numpy(dtype=float)
+    is_default = names.str.lower().eq("defaultpolicy").to_numpy(dtype=bool)
+    rank = np.empty(len(vm_policies), dtype=np.int64)
+    rank[np.lexsort((_sort_codes(names), np.where(np.isnan(interval), np.inf, -interval), ~is_default))] = (
+        np.arange(len(vm_policies)))
+    rpo = vms["rpo_hours"].to_numpy(dtype=float)
+    meets = np.isnan(rpo[pair_vm]) | (interval[pair_policy] <= rpo[pair_vm])
+    pair_vm, pair_policy = pair_vm[meets], pair_policy[meets]
+    order = np.lexsort((rank[pair_policy], pair_vm))
+    chosen = np.full(len(vms), -1)
+    firsts = order[np.r_[True, pair_vm[order][1:] != pair_vm[order][:-1]]] if len(order) else order
+    chosen[pair_vm[firsts]] = pair_policy[firsts]
+    return (_mapped(vms["key"], names, chosen).astype("object"),
+            _mapped(vms["key"], vm_policies["policy_interval_hours"], chosen))
 
 
 def _policy_names_for_rpo(rpo_hours: pd.Series) -> pd.Series:
@@ -582,28 +652,47 @@ def _join_availability(inv: Inventory) -> None:
     """VM → availability set / zones / scale set; availability set → its distinct VMs; HA need."""
     vms = inv.tables["vms"]
     config = inv.config
-    referencing = vms.loc[vms["availability_set_key"].notna(), ["availability_set_key", "key"]].rename(
-        columns={"key": "vm_key"})
-    members = pd.concat([inv.tables["availability_set_members"], referencing], ignore_index=True).drop_duplicates()
-    vm_names = vms.set_index("key")["name"]
-    members = members.assign(vm_name=members["vm_key"].map(vm_names).fillna(
-        members["vm_key"].str.rsplit("/", n=1).str[-1]))
-    facts = pd.DataFrame({"vm_count": members.groupby("availability_set_key").size()})
-    facts["vm_names"] = _lists(members["availability_set_key"], members["vm_name"], unique=True, ordered=True)
-    inv.tables["availability_sets"] = _attach(inv.tables["availability_sets"], facts, counts=["vm_count"],
-                                              lists=["vm_names"])
+    listed = inv.tables["availability_set_members"]
+    referencing = vms["availability_set_key"].notna().to_numpy()
+    set_keys = pd.concat([listed["availability_set_key"], vms["availability_set_key"][referencing]], ignore_index=True)
+    vm_keys = pd.concat([listed["vm_key"], vms["key"][referencing]], ignore_index=True)
+    # A VM both listed by its set and referencing it is one member.
+    set_codes, _ = pd.factorize(set_keys, use_na_sentinel=False)
+    vm_codes, _ = pd.factorize(vm_keys, use_na_sentinel=False)
+    _, kept = np.unique(set_codes.astype(np.int64) * (len(vm_keys) + 1) + vm_codes, return_index=True)
+    kept = np.sort(kept)
+    set_keys, vm_keys = set_keys.iloc[kept].reset_index(drop=True), vm_keys.iloc[kept].reset_index(drop=True)
+    names = _take(vms["name"], _rows_in(vms["key"], vm_keys)).astype("object").to_numpy(copy=True)
+    for position in np.flatnonzero(pd.isna(names)).tolist():
+        if isinstance(vm_keys.iloc[position], str):
+            names[position] = vm_keys.iloc[position].rsplit("/", 1)[-1]
+    avsets = inv.tables["availability_sets"]
+    per_set = _VmRows(avsets)
+    rows = per_set.rows_of(set_keys)
+    inv.tables["availability_sets"] = _with_columns(avsets, {
+        "vm_count": per_set.count(rows),
+        "vm_names": per_set.lists(rows, names.tolist(), unique=True, ordered=True),
+    })
 
-    workload_key = vms["workload"].str.lower()
-    peers = vms.assign(workload_key=workload_key).groupby(["workload_key", "location"])["key"].transform("size")
-    vms["workload_region_vm_count"] = peers.where(workload_key.notna(), 0).fillna(0).astype(int)
-    vms["in_availability_set"] = vms["availability_set_key"].notna()
-    vms["in_zone"] = vms["zones"].notna()
-    vms["in_scale_set"] = vms["scale_set_key"].notna()
-    vms["ha_required_by_tier"] = vms["tier"].isin(list(config.ha_tiers))
-    vms["ha_required_by_workload"] = vms["workload_region_vm_count"] >= 2
-    vms["ha_required"] = vms["ha_required_by_tier"] | vms["ha_required_by_workload"]
-    vms["highly_available"] = vms["in_availability_set"] | vms["in_zone"] | vms["in_scale_set"]
-    inv.tables["vms"] = vms
+    workload = _lowered_codes(vms["workload"])
+    location, _ = pd.factorize(vms["location"])
+    peers = np.where((workload >= 0) & (location >= 0), workload * (int(location.max(initial=0)) + 1) + location, -1)
+    in_availability_set = referencing
+    in_zone = vms["zones"].notna().to_numpy()
+    in_scale_set = vms["scale_set_key"].notna().to_numpy()
+    workload_region_vm_count = _occurrences(peers[peers >= 0], peers)
+    by_tier = _in(vms["tier"], frozenset(config.ha_tiers))
+    by_workload = workload_region_vm_count >= 2
+    inv.tables["vms"] = _with_columns(vms, {
+        "workload_region_vm_count": workload_region_vm_count.astype(np.int64),
+        "in_availability_set": in_availability_set,
+        "in_zone": in_zone,
+        "in_scale_set": in_scale_set,
+        "ha_required_by_tier": by_tier,
+        "ha_required_by_workload": by_workload,
+        "ha_required": by_tier | by_workload,
+        "highly_available": in_availability_set | in_zone | in_scale_set,
+    })
 
 
 def _join_images(inv: Inventory) -> None:
@@ -649,53 +738,91 @@ def _join_snapshots(inv: Inventory) -> None:
     snapshots = inv.tables["snapshots"]
     vms = inv.tables["vms"]
     attached = inv.tables["vm_disks"]
-    attached = attached[attached["is_managed"]][["managed_disk_key", "vm_key"]].drop_duplicates("managed_disk_key")
-    owner = attached.set_index("managed_disk_key")["vm_key"]
-    disk_owner = inv.tables["disks"].dropna(subset=["managed_by_key"]).set_index("key")["managed_by_key"]
-    snapshots["source_is_disk"] = snapshots["source_key"].str.contains("/providers/microsoft.compute/disks/",
-                                                                       regex=False).fillna(False).astype(bool)
-    source_vm = snapshots["source_key"].map(owner).astype("object").fillna(snapshots["source_key"].map(disk_owner))
-    snapshots["source_vm_key"] = source_vm.where(snapshots["source_is_disk"])
-    vm_backup = vms.set_index("key")["backup_item_count"]
-    vm_names = vms.set_index("key")["name"]
-    snapshots["source_vm_name"] = snapshots["source_vm_key"].map(vm_names)
-    snapshots["source_vm_has_backup"] = snapshots["source_vm_key"].map(vm_backup).fillna(0).gt(0)
-    snapshots["source_disk_name"] = snapshots["source_key"].str.rsplit("/", n=1).str[-1]
-    # A copy: a snapshot in another region whose source is this snapshot or the same disk.
-    copies = snapshots[["key", "source_key", "location", "name"]].rename(
-        columns={"key": "copy_key", "source_key": "copy_source", "location": "copy_location", "name": "copy_name"})
-    base = snapshots[["key", "source_key", "location"]]
-    of_snapshot = base.merge(copies, left_on="key", right_on="copy_source")
-    of_disk = base.dropna(subset=["source_key"]).merge(copies, left_on="source_key", right_on="copy_source")
-    found = pd.concat([of_snapshot, of_disk], ignore_index=True)
-    found = found[(found["copy_location"] != found["location"]) & (found["copy_key"] != found["key"])]
-    copy_regions = _lists(found["key"], found["copy_location"], unique=True, ordered=True, dropna=True)
-    snapshots["copy_regions"] = _or_empty(snapshots["key"].map(copy_regions))
-    snapshots["copied_to_other_region"] = snapshots["key"].isin(copy_regions.index)
-    snapshots["judged_for_copy"] = (snapshots["source_is_disk"] & snapshots["source_vm_key"].notna()
-                                    & ~snapshots["source_vm_has_backup"])
-    snapshots["source_vm_location"] = snapshots["source_vm_key"].map(vms.set_index("key")["location"])
-    inv.tables["snapshots"] = snapshots
+    disks = inv.tables["disks"]
+    source = snapshots["source_key"]
+    managed = attached["is_managed"].to_numpy(dtype=bool)
+    owner = _mapped(source, attached["vm_key"][managed], _rows_in(attached["managed_disk_key"][managed], source))
+    has_owner = disks["managed_by_key"].notna().to_numpy()
+    disk_owner = _mapped(source, disks["managed_by_key"][has_owner], _rows_in(disks["key"][has_owner], source))
+    marker = "/providers/microsoft.compute/disks/"
+    source_is_disk = np.array([isinstance(key, str) and marker in key for key in source.tolist()], dtype=bool)
+    source_vm_key = owner.astype("object").fillna(disk_owner).where(source_is_disk)
+    vm = _VmRows(vms)
+    vm_rows = _rows_in(vm.index, source_vm_key)
+    has_backup = _mapped(source_vm_key, vms["backup_item_count"], vm_rows).fillna(0).gt(0).to_numpy()
+    if isinstance(source.dtype, pd.StringDtype):
+        disk_name = pd.Series([key.rsplit("/", 1)[-1] if isinstance(key, str) else np.nan for key in source.tolist()],
+                              index=source.index, dtype="object")
+    else:
+        disk_name = source.str.rsplit("/", n=1).str[-1]
+    copy_regions, copied = _copies(snapshots)
+    inv.tables["snapshots"] = snapshots = _with_columns(snapshots, {
+        "source_is_disk": source_is_disk,
+        "source_vm_key": source_vm_key,
+        "source_vm_name": _mapped(source_vm_key, vms["name"], vm_rows),
+        "source_vm_has_backup": has_backup,
+        "source_disk_name": disk_name,
+        "copy_regions": copy_regions,
+        "copied_to_other_region": copied,
+        "judged_for_copy": source_is_disk & source_vm_key.notna().to_numpy() & ~has_backup,
+        "source_vm_location": _mapped(source_vm_key, vms["location"], vm_rows),
+    })
 
     # Coordination: per VM disk, its latest snapshot; per VM, the spread between those.
-    taken = snapshots[snapshots["source_is_disk"] & snapshots["source_vm_key"].notna()]
-    taken = taken.assign(taken_at=pd.to_datetime(taken["time_created"], utc=True, errors="coerce", format="ISO8601"))
-    taken = taken.dropna(subset=["taken_at"])
-    latest = taken.groupby(["source_vm_key", "source_key"])["taken_at"].max().reset_index()
-    per_vm = latest.groupby("source_vm_key")["taken_at"]
-    facts = pd.DataFrame({
-        "snapshotted_disk_count": per_vm.size(),
-        "snapshot_spread_minutes": (per_vm.max() - per_vm.min()).dt.total_seconds() / 60,
+    taken = np.flatnonzero(source_is_disk & source_vm_key.notna().to_numpy())
+    taken_at = pd.to_datetime(snapshots["time_created"].iloc[taken], utc=True, errors="coerce", format="ISO8601")
+    known = taken_at.notna().to_numpy()
+    taken, taken_at = taken[known], taken_at[known]
+    taken_vm = vm.rows_of(source_vm_key.iloc[taken])
+    disk_codes, _ = pd.factorize(source.iloc[taken])
+    on_vm = taken_vm >= 0
+    width = int(disk_codes.max(initial=0)) + 1
+    latest = pd.Series(taken_at.array[on_vm]).groupby(taken_vm[on_vm].astype(np.int64) * width + disk_codes[on_vm]).max()
+    latest_vm = latest.index.to_numpy() // width
+    latest_disk = taken[on_vm][np.unique(taken_vm[on_vm].astype(np.int64) * width + disk_codes[on_vm],
+                                         return_index=True)[1]]
+    per_vm = latest.groupby(latest_vm)
+    spread = pd.Series((per_vm.max() - per_vm.min()).dt.total_seconds() / 60)
+    spread_minutes = np.full(vm.size, np.nan)
+    spread_minutes[spread.index.to_numpy()] = spread.to_numpy()
+    spread_minutes = pd.Series(vm.spread(spread_minutes)).round(1)
+    counted = vm.count(latest_vm)
+    labels = [f"{name} at {when}" for name, when in zip(disk_name.iloc[latest_disk].tolist(),
+                                                        _minutes_utc(latest.array))]
+    inv.tables["vms"] = _with_columns(vms, {
+        "snapshotted_disk_count": counted,
+        "snapshot_spread_minutes": spread_minutes,
+        "snapshots_uncoordinated": (counted >= 2) & (spread_minutes > inv.config.snapshot_coordination_minutes).to_numpy(),
+        "latest_snapshots": vm.lists(latest_vm, labels, ordered=True),
     })
-    vms = _attach(vms, facts, counts=["snapshotted_disk_count"], values=["snapshot_spread_minutes"])
-    vms["snapshot_spread_minutes"] = vms["snapshot_spread_minutes"].astype(float).round(1)
-    vms["snapshots_uncoordinated"] = (vms["snapshotted_disk_count"] >= 2) & (
-        vms["snapshot_spread_minutes"] > inv.config.snapshot_coordination_minutes)
-    names = latest.assign(disk=latest["source_key"].str.rsplit("/", n=1).str[-1],
-                          when=latest["taken_at"].dt.strftime("%Y-%m-%d %H:%M UTC"))
-    names = _lists(names["source_vm_key"], names["disk"] + " at " + names["when"], ordered=True)
-    vms["latest_snapshots"] = _or_empty(vms["key"].map(names))
-    inv.tables["vms"] = vms
+
+
+def _minutes_utc(moments: Any) -> list[str]:
+    """strftime("%Y-%m-%d %H:%M UTC") of UTC datetimes, formatted by numpy."""
+    naive = pd.Series(moments).dt.tz_localize(None)
+    if not len(naive) or naive.min() < pd.Timestamp(0):  # before 1970 a cast rounds differently: no risk
+        return pd.Series(moments).dt.strftime("%Y-%m-%d %H:%M UTC").tolist()
+    text = np.datetime_as_string(naive.to_numpy(), unit="m")
+    return [value.replace("T", " ") + " UTC" for value in text.tolist()]
+
+
+def _copies(snapshots: pd.DataFrame) -> tuple[list[list[str]], np.ndarray]:
+    """Per snapshot, the other regions holding a copy of it: a snapshot elsewhere whose source is this
+    snapshot, or the same disk (regions sorted, once each); and whether there is any such snapshot."""
+    count = len(snapshots)
+    codes, _ = pd.factorize(pd.concat([snapshots["key"], snapshots["source_key"]], ignore_index=True))
+    key, source = codes[:count], codes[count:]
+    of_snapshot, snapshot_copy = _pairs(key, source)
+    of_disk, disk_copy = _pairs(source, source)
+    original, copy = np.concatenate([of_snapshot, of_disk]), np.concatenate([snapshot_copy, disk_copy])
+    location, _ = pd.factorize(snapshots["location"])
+    elsewhere = (location[copy] != location[original]) | (location[copy] < 0) | (location[original] < 0)
+    found = elsewhere & ((key[copy] != key[original]) | (key[original] < 0))
+    original, copy = original[found], copy[found]
+    locations = snapshots["location"].tolist()
+    regions = _grouped(np.where(location[copy] >= 0, original, -1), [locations[row] for row in copy.tolist()], count,
+                       unique=True, ordered=True)
+    return regions, np.bincount(original, minlength=count) > 0
 
 
 TIER_ORDER = ["critical", "high", "standard", "low"]
@@ -706,36 +833,65 @@ def _join_workloads(inv: Inventory) -> None:
     every VM has geo-redundant protection: an active backup item in a GeoRedundant vault, or Site
     Recovery replication."""
     vms = inv.tables["vms"]
-    vms["geo_protected"] = vms["replicated"] | vms["geo_backup_count"].gt(0)
-    vms["geo_protection_unknown"] = ~vms["geo_protected"] & vms["geo_unknown_backup_count"].gt(0)
-    tagged = vms[vms["workload"].notna()]
-    tagged = tagged.assign(workload_key=tagged["workload"].str.strip().str.lower())
-    tagged = tagged.assign(tier_rank=tagged["tier"].map({tier: rank for rank, tier in enumerate(TIER_ORDER)}))
-    group = tagged.groupby("workload_key")
-    uncovered = tagged[~tagged["geo_protected"] & ~tagged["geo_protection_unknown"]]
-    unknown = tagged[tagged["geo_protection_unknown"]]
-    key = tagged["workload_key"]
-    owners = _lists(key, tagged["owner"], unique=True, ordered=True, dropna=True)
-    workloads = pd.DataFrame({
-        "vm_count": group.size(),
-        "region_count": group["location"].nunique(),
-        "regions": _lists(key, tagged["location"], unique=True, ordered=True, dropna=True),
-        "subscriptions": _lists(key, tagged["subscription_id"].str.lower(), unique=True, ordered=True, dropna=True),
-        "resource_groups": _lists(key, tagged["resource_group"], unique=True, ordered=True, dropna=True),
-        "vm_names": _lists(key, tagged["name"], ordered=True),
-        "vm_ids": _lists(key, tagged["id"], ordered=True),
-        "gib_at_risk": group["disk_gib"].sum(),
-        "best_tier_rank": group["tier_rank"].min(),
-        "owner": _typed_like(tagged["owner"], [names[0] if names else None for names in owners], owners.index),
-    })
-    workloads["unprotected_vm_count"] = uncovered.groupby("workload_key").size().reindex(workloads.index).fillna(0)
-    workloads["unknown_vm_count"] = unknown.groupby("workload_key").size().reindex(workloads.index).fillna(0)
-    workloads["unprotected_vms"] = _lists(uncovered["workload_key"], uncovered["name"], ordered=True)
-    workloads["unknown_vms"] = _lists(unknown["workload_key"], unknown["name"], ordered=True)
+    geo_protected = vms["replicated"].to_numpy(dtype=bool) | (vms["geo_backup_count"].to_numpy() > 0)
+    geo_unknown = ~geo_protected & (vms["geo_unknown_backup_count"].to_numpy() > 0)
+    inv.tables["vms"] = vms = _with_columns(vms, {"geo_protected": geo_protected, "geo_protection_unknown": geo_unknown})
+    tagged = np.flatnonzero(vms["workload"].notna().to_numpy())
+    # Each tagged VM's workload as a group number, groups in the order of their sorted keys (as groupby).
+    raw_codes, raw = pd.factorize(vms["workload"].iloc[tagged])
+    lowered = pd.Series(raw, dtype=vms["workload"].dtype).str.strip().str.lower()
+    codes, keys = pd.factorize(lowered, sort=True)
+    group = codes[raw_codes]
+    size = len(keys)
+    index = pd.Index(keys, name="workload_key")
+
+    def tagged_column(name: str) -> pd.Series:
+        return vms[name].iloc[tagged].reset_index(drop=True)
+
+    def per_group(values: list[Any], mask: np.ndarray | None = None, **how: bool) -> pd.Series:
+        groups = group if mask is None else np.where(mask, group, -1)
+        return pd.Series(_grouped(groups, values, size, **how), index=index, dtype="object")
+
+    def distinct(values: pd.Series) -> pd.Series:
+        return per_group(values.tolist(), values.notna().to_numpy(), unique=True, ordered=True)
+
+    location = tagged_column("location")
+    location_codes, _ = pd.factorize(location)
+    placed = location_codes >= 0
+    region_pairs = np.unique(group[placed].astype(np.int64) * (int(location_codes.max(initial=0)) + 1)
+                             + location_codes[placed])
+    width = int(location_codes.max(initial=0)) + 1
+    tier_rank = tagged_column("tier").map({tier: rank for rank, tier in enumerate(TIER_ORDER)})
+    owner = tagged_column("owner")
+    owners = distinct(owner)
+    covered, unknown = geo_protected[tagged], geo_unknown[tagged]
+    uncovered = ~covered & ~unknown
+    names = tagged_column("name").tolist()
     fix_columns = ["id", "name", "subscription_id", "resource_group", "location", "fix_vault_name",
                    "fix_vault_resource_group", "fix_vault_exists", "fix_policy_name", "fix_policy_exists"]
-    fixes = pd.Series(uncovered[fix_columns].to_dict("records"), index=uncovered.index, dtype="object")
-    workloads["unprotected_vm_fixes"] = _lists(uncovered["workload_key"], fixes)
+    chosen = tagged[uncovered]
+    fixes = [dict(zip(fix_columns, values))
+             for values in zip(*(vms[name].iloc[chosen].tolist() for name in fix_columns))]
+    fix_groups = np.full(len(tagged), -1)
+    fix_groups[uncovered] = group[uncovered]
+    workloads = pd.DataFrame({
+        "vm_count": pd.Series(np.bincount(group, minlength=size), index=index),
+        "region_count": pd.Series(np.bincount(region_pairs // width, minlength=size), index=index),
+        "regions": distinct(location),
+        "subscriptions": distinct(_lowered(tagged_column("subscription_id"))),
+        "resource_groups": distinct(tagged_column("resource_group")),
+        "vm_names": per_group(names, ordered=True),
+        "vm_ids": per_group(tagged_column("id").tolist(), ordered=True),
+        "gib_at_risk": pd.Series(tagged_column("disk_gib").groupby(group).sum().to_numpy(), index=index),
+        "best_tier_rank": pd.Series(tier_rank.groupby(group).min().to_numpy(), index=index),
+        "owner": _typed_like(owner, [values[0] if values else None for values in owners], index),
+    }, index=index)
+    workloads["unprotected_vm_count"] = np.bincount(group[uncovered], minlength=size)
+    workloads["unknown_vm_count"] = np.bincount(group[unknown], minlength=size)
+    workloads["unprotected_vms"] = per_group(names, uncovered, ordered=True)
+    workloads["unknown_vms"] = per_group(names, unknown, ordered=True)
+    workloads["unprotected_vm_fixes"] = pd.Series(
+        _grouped(group[uncovered], fixes, size), index=index, dtype="object")
     workloads = workloads.reset_index()
     for column in ("regions", "subscriptions", "resource_groups", "vm_names", "vm_ids", "unprotected_vms",
                    "unknown_vms", "unprotected_vm_fixes"):
