@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 from auditor.config import Config
 from auditor.engine.catalog import SEVERITIES, Rule, load_catalog
@@ -22,6 +22,7 @@ from auditor.report.csv_writer import render_csv
 from auditor.report.findings import build_findings
 from auditor.report.history import check_history_path, recording
 from auditor.report.html import render_html
+from auditor.report.json_writer import render_json, write_json
 from auditor.report.junit import render_junit
 from auditor.report.markdown import render_markdown
 from auditor.report.masking import mask_report, tenant_ids
@@ -124,9 +125,9 @@ def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
     with recording(options.history) if options.history is not None else nullcontext() as recorder:
         if recorder is not None:
             recorder.record(report, exit_code=exit_code, fail_on=options.fail_on, source=snapshot.source)
-        # Every format is rendered in memory first: a failure in any leaves --out untouched.
+        # Every format is rendered to a temporary file first: a failure in any leaves --out untouched.
         shared = mask_report(report, tenant_ids(snapshot.rows)) if options.mask_ids else report
-        rendered = {fmt: RENDERERS[fmt](shared, rules) for fmt in options.formats}
+        rendered = {fmt: render_format(fmt, shared, rules) for fmt in options.formats}
         written = write_atomically(options.out_dir, {FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
     return AuditOutcome(report=report, written={fmt: written[FILE_NAMES[fmt]] for fmt in rendered},
                         exit_code=exit_code)
@@ -248,7 +249,7 @@ def snapshot_time(snapshot: Snapshot) -> datetime | None:
 
 
 def _render_json(report: dict[str, Any], rules: list[Rule]) -> str:
-    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    return render_json(report)
 
 
 def _render_html(report: dict[str, Any], rules: list[Rule]) -> str:
@@ -288,9 +289,18 @@ RENDERERS: dict[str, Callable[[dict[str, Any], list[Rule]], str]] = {
 }
 
 
-def write_atomically(out_dir: Path, files: dict[str, str]) -> dict[str, Path]:
+def render_format(fmt: str, report: dict[str, Any], rules: list[Rule]) -> str | Callable[[BinaryIO], None]:
+    """A format's text, or for findings.json (600 MB at a million rows) what writes it in pieces."""
+    renderer = RENDERERS[fmt]
+    if renderer is _render_json:
+        return partial(write_json, report)
+    return renderer(report, rules)
+
+
+def write_atomically(out_dir: Path, files: dict[str, str | Callable[[BinaryIO], None]]) -> dict[str, Path]:
     """Write every file to a temporary name first, then rename them all: a failure while rendering or
-    writing leaves the previous reports untouched and no half-written file behind."""
+    writing leaves the previous reports untouched and no half-written file behind. A file's content is
+    its text, or a function that writes its bytes to the open temporary file."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -299,14 +309,20 @@ def write_atomically(out_dir: Path, files: dict[str, str]) -> dict[str, Path]:
     umask = os.umask(0)
     os.umask(umask)
     try:
-        for name, text in files.items():
-            # newline="": the text is written exactly as rendered (CSV keeps its CRLF, the rest LF).
-            handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=out_dir, prefix=f".{name}.",
-                                                 suffix=".tmp", delete=False)
-            with handle:
-                handle.write(text)
-            os.chmod(handle.name, 0o666 & ~umask)  # temp files are private; reports are ordinary files
+        for name, content in files.items():
+            if callable(content):
+                handle = tempfile.NamedTemporaryFile("wb", dir=out_dir, prefix=f".{name}.", suffix=".tmp", delete=False)
+            else:
+                # newline="": the text is written exactly as rendered (CSV keeps its CRLF, the rest LF).
+                handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=out_dir,
+                                                     prefix=f".{name}.", suffix=".tmp", delete=False)
             staged.append((Path(handle.name), out_dir / name))
+            with handle:
+                if callable(content):
+                    content(handle)
+                else:
+                    handle.write(content)
+            os.chmod(handle.name, 0o666 & ~umask)  # temp files are private; reports are ordinary files
         for temporary, final in staged:
             os.replace(temporary, final)
     except OSError as exc:

@@ -1,0 +1,123 @@
+"""findings.json is, byte for byte, what json.dumps(document, indent=2, ensure_ascii=False) writes,
+whatever the document holds, and its file is written whole or not at all."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditor.pipeline import AuditOptions, audit, write_atomically
+from auditor.report import json_writer
+from auditor.report.json_writer import render_json, write_json
+from auditor.resources import demo_estate
+
+
+def reference(document) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def written(document) -> bytes:
+    buffer = io.BytesIO()
+    write_json(document, buffer)
+    return buffer.getvalue()
+
+
+SCALARS = (st.none() | st.booleans() | st.integers() | st.integers(min_value=2**63 - 5, max_value=2**64 + 5)
+           | st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([1e-05, 1e16, 1e-4, 0.1, -0.0, 1.5e300])
+           | st.text())
+VALUES = st.recursive(SCALARS, lambda children: st.lists(children, max_size=6)
+                      | st.dictionaries(st.text(max_size=5), children, max_size=6), max_leaves=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(document=st.dictionaries(st.text(max_size=8), VALUES | st.lists(VALUES, max_size=12), max_size=6) | VALUES)
+def test_any_document_is_written_as_json_dumps_writes_it(document):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(json_writer, "BATCH", 3)  # top-level lists longer than this go in pieces
+        try:
+            expected = reference(document)
+        except UnicodeEncodeError:  # a lone surrogate: no file either way
+            with pytest.raises(UnicodeEncodeError):
+                written(document)
+            return
+        assert written(document) == expected
+
+
+PLAIN = (st.none() | st.booleans() | st.integers(min_value=-2**63, max_value=2**64 - 1) | st.just(0.0)
+         | st.floats(min_value=1e-4, max_value=9.9e15) | st.floats(min_value=-9.9e15, max_value=-1e-4)
+         | st.text(st.characters(blacklist_categories=("Cs",))))
+PLAIN_VALUES = st.recursive(PLAIN, lambda children: st.lists(children, max_size=6)
+                            | st.dictionaries(st.text(max_size=5), children, max_size=6), max_leaves=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=st.dictionaries(st.text(max_size=8), PLAIN_VALUES | st.lists(PLAIN_VALUES, max_size=12), max_size=6))
+def test_documents_of_plain_values_are_written_by_orjson_as_json_dumps_writes_them(document):
+    assert json_writer._orjson_spells_like_json(document)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(json_writer, "BATCH", 3)
+        assert written(document) == reference(document)
+
+
+@pytest.fixture
+def monkeypatch_batch(monkeypatch):
+    monkeypatch.setattr(json_writer, "BATCH", 3)  # top-level lists longer than this go in pieces
+
+
+@pytest.mark.parametrize("document", [
+    {}, [], {"findings": []}, {"findings": [{}] * 7, "unknown": [[]] * 4, "x": {"y": []}},
+    {"a": float("nan")}, {"a": [1, 2, float("inf")] * 3}, {"a": 1e-05}, {"a": [{"b": 1e16}] * 5},
+    {"a": {1: "int key"}}, {2: "top-level int key"}, {"a": [2**70] * 5}, {"a": ["\u2028 \x00 \x7f \"é\""] * 5},
+    "just a string", 3.5,
+])
+def test_edge_documents(document, monkeypatch_batch):
+    assert written(document) == reference(document)
+    assert render_json(document) == reference(document).decode("utf-8")
+
+
+def test_a_lone_surrogate_fails_as_it_always_did():
+    with pytest.raises(UnicodeEncodeError):
+        written({"name": "bad \ud800"})
+
+
+def test_deep_and_circular_documents_behave_as_with_json():
+    deep: list = []
+    node = deep
+    for _ in range(400):
+        node.append([])
+        node = node[0]
+    assert written({"deep": deep}) == reference({"deep": deep})
+    circular: dict = {"findings": []}
+    circular["findings"].append(circular)
+    with pytest.raises(ValueError, match="Circular reference"):
+        written(circular)
+
+
+def test_a_float_json_spells_differently_late_in_a_long_list_rewrites_the_file(monkeypatch_batch):
+    document = {"findings": [{"rank_score": 10.5}] * 10 + [{"rank_score": 1e-7}], "unknown": []}
+    assert written(document) == reference(document)
+
+
+def test_an_error_while_streaming_leaves_no_file_behind(tmp_path):
+    out = tmp_path / "out"
+    write_atomically(out, {"findings.json": "old\n"})
+
+    def breaks_halfway(handle):
+        handle.write(b"{\n  \"partial\": ")
+        raise RuntimeError("disk went away")
+
+    with pytest.raises(RuntimeError):
+        write_atomically(out, {"report.html": "<p>new</p>\n", "findings.json": breaks_halfway})
+    assert sorted(path.name for path in out.iterdir()) == ["findings.json"]
+    assert (out / "findings.json").read_text() == "old\n"
+
+
+def test_the_demo_report_is_written_as_json_dumps_writes_it(tmp_path):
+    from auditor.inventory.snapshot import read_snapshot
+
+    outcome = audit(read_snapshot(demo_estate()), AuditOptions(out_dir=tmp_path, formats=("json",), fail_on="never"))
+    assert (tmp_path / "findings.json").read_bytes() == reference(outcome.report)
