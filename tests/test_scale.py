@@ -18,6 +18,7 @@ import pytest
 from auditor.engine.run import run_rules
 from auditor.errors import InputError
 from auditor.inventory import snapshot as snapshot_module
+from auditor.inventory.rows import Extractor
 from auditor.inventory.snapshot import StreamedRows, read_snapshot
 from auditor.inventory.tables import build_inventory
 from auditor.pipeline import load_rules, parse_as_of
@@ -69,6 +70,59 @@ def test_a_large_snapshot_streams_and_gives_the_same_inventory(estate, monkeypat
     again = build_inventory(streamed.rows, as_of=as_of)
     for name, table in a.tables.items():
         pd.testing.assert_frame_equal(table, again.tables[name])
+
+
+def _read_with_helper(path, monkeypatch, helper: bool):
+    """Small chunks, so that a test-sized file has hundreds; the second process parses every other one
+    once the first KEEP_ROWS rows are in (or never, for the single-process reference)."""
+    monkeypatch.setattr(snapshot_module, "KEEP_ROWS", 200)
+    monkeypatch.setattr(snapshot_module, "_CHUNK", 1 << 14)
+    monkeypatch.setattr(snapshot_module._Helper, "MIN_BYTES", 0 if helper else 1 << 62)
+    return read_snapshot(path)
+
+
+def test_a_second_process_parsing_half_the_chunks_changes_nothing(estate, monkeypatch):
+    as_of = parse_as_of("2026-11-23T06:00:00Z")
+    alone = _read_with_helper(estate, monkeypatch, helper=False)
+    absorbed = []
+    absorb = Extractor.absorb
+    monkeypatch.setattr(Extractor, "absorb", lambda self, later: absorbed.append(1) or absorb(self, later))
+    shared = _read_with_helper(estate, monkeypatch, helper=True)
+    assert len(absorbed) > 100  # the second process did parse half the chunks
+    assert (len(shared.rows), shared.captured_at, shared.scopes) == (len(alone.rows), alone.captured_at, alone.scopes)
+    a, b = build_inventory(alone.rows, as_of=as_of), build_inventory(shared.rows, as_of=as_of)
+    assert a.resource_counts == b.resource_counts
+    for name, table in a.tables.items():
+        pd.testing.assert_frame_equal(table, b.tables[name])
+
+
+def test_with_a_second_process_the_first_copy_of_a_resource_still_wins(tmp_path, monkeypatch):
+    def disk(number, size):
+        return {"id": f"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/d{number}",
+                "name": f"d{number}", "type": "microsoft.compute/disks", "subscriptionId": "s",
+                "sku": {"name": "Standard_LRS"}, "properties": {"diskSizeGB": size}}
+    rows = [disk(n, 32) for n in range(3000)] + [disk(n, 999) for n in range(0, 3000, 7)]
+    path = tmp_path / "snap.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    absorbed = []
+    absorb = Extractor.absorb
+    monkeypatch.setattr(Extractor, "absorb", lambda self, later: absorbed.append(1) or absorb(self, later))
+    shared = _read_with_helper(path, monkeypatch, helper=True)
+    assert absorbed  # chunks parsed by the second process, the duplicates' chunks parsed again here
+    disks = build_inventory(shared.rows).disks
+    assert len(disks) == 3000 and set(disks["size_gb"]) == {32}
+
+
+def test_with_a_second_process_a_bad_line_reads_as_it_always_did(tmp_path, monkeypatch):
+    lines = [json.dumps({"id": f"/subscriptions/s/x/{n}", "type": "microsoft.compute/disks"}) for n in range(3000)]
+    lines[2500] = '{"id": "/subscriptions/s/x/broken", "type": '
+    path = tmp_path / "snap.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as alone:
+        _read_with_helper(path, monkeypatch, helper=False)
+    with pytest.raises(InputError) as shared:
+        _read_with_helper(path, monkeypatch, helper=True)
+    assert str(shared.value) == str(alone.value) and "line 2501" in str(alone.value)
 
 
 def test_streamed_rows_notice_a_file_that_changed(tmp_path, monkeypatch):

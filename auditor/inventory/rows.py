@@ -521,6 +521,21 @@ class Extractor:
             add(row)
         return self
 
+    def disjoint(self, later: Extractor) -> bool:
+        """Whether `later` (the rows after this one's, extracted apart) saw none of this one's resources."""
+        return self._seen.isdisjoint(later._seen)
+
+    def absorb(self, later: Extractor) -> None:
+        """Append what `later` extracted from the rows after this one's (see disjoint): the same result
+        as adding those rows here."""
+        for kind, records in later.records.items():
+            self.records[kind].extend(records)
+        for kind, number in later.counts.items():
+            self.counts[kind] = self.counts.get(kind, 0) + number
+        for name in ("vm_disks", "avset_members", "image_sources", "instance_views", "vault_details"):
+            getattr(self, name).extend(getattr(later, name))
+        self._seen |= later._seen
+
     def frames(self, config: Config) -> dict[str, pd.DataFrame]:
         """The inventory's starting tables, in a fixed order (see tables.build_inventory)."""
         tables: dict[str, pd.DataFrame] = {}

@@ -11,15 +11,24 @@ million rows never holds its full rows in memory at once. Up to KEEP_ROWS rows, 
 a plain list; above, it is a StreamedRows that reads the file again when iterated. Whatever the stream
 cannot take as it comes (a whole-document format, a line only the standard json module parses, any
 error) goes through the whole-document reader below, which also words every error message.
+
+A large file is read on both cores: a thread reads and gunzips ahead in chunks cut at line ends, and
+past the first KEEP_ROWS rows every other chunk is parsed and extracted by a forked helper process
+(_Helper), whose results join the main process's in file order. A chunk the helper could not parse,
+or one that repeats a resource seen earlier, is parsed by the main process itself.
 """
 
 from __future__ import annotations
 
 import gc
 import gzip
+import io
 import json
+import multiprocessing
 import os
+import pickle
 import queue
+import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -77,63 +86,163 @@ def _open_stream(handle: BinaryIO) -> BinaryIO:
     return gzip.GzipFile(fileobj=handle, mode="rb") if head == _GZIP_MAGIC else handle
 
 
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
-    """The stream's bytes in large chunks. A gzip stream is decompressed in a second thread, ahead of
-    the parse: zlib and the CRC release the GIL, so on two cores decompression costs almost no wall
-    time (a quarter of a bare parse of a snapshot)."""
-    if not isinstance(stream, gzip.GzipFile):
-        while chunk := stream.read(_CHUNK):
-            yield chunk
-        return
-    ready: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=4)
-    stop = threading.Event()
+class _Chunks:
+    """A JSON Lines stream in large chunks cut at line ends (b"\\n" only, as the whole-document reader
+    splits), read and gunzipped in a thread ahead of the parse (zlib and the CRC release the GIL).
 
-    def put(item: bytes | BaseException | None) -> bool:
-        while not stop.is_set():
+    With a helper process, once `share()` is called, every other chunk is also sent to the helper to
+    parse: those come out as (True, chunk), the others as (False, chunk), in file order."""
+
+    def __init__(self, stream: BinaryIO, helper: _Helper | None = None):
+        self._stream = stream
+        self._helper = helper
+        self._shared = threading.Event()
+        self._stop = threading.Event()
+        self._ready: queue.Queue[tuple[bool, bytes] | BaseException | None] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._read, name="dr-audit-read", daemon=True)
+        self._thread.start()
+
+    def share(self) -> None:
+        self._shared.set()
+
+    def _put(self, item: tuple[bool, bytes] | BaseException | None) -> bool:
+        while not self._stop.is_set():
             try:
-                ready.put(item, timeout=0.1)
+                self._ready.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def decompress() -> None:
+    def _read(self) -> None:
         try:
-            while chunk := stream.read(_CHUNK):
-                if not put(chunk):
+            rest = b""
+            first = True
+            turn = False
+            while data := self._stream.read(_CHUNK):
+                if first:
+                    data = data[3:] if data.startswith(_BOM) else data
+                    first = False
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    rest += data
+                    continue
+                chunk, rest = rest + data[:cut + 1], data[cut + 1:]
+                shared = False
+                if self._helper is not None and self._shared.is_set():
+                    turn = not turn
+                    shared = turn and self._helper.send(chunk)
+                if not self._put((shared, chunk)):
                     return
-            put(None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread, which raises it
-            put(exc)
+            if rest:
+                self._put((False, rest))
+            self._put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the parsing thread, which raises it
+            self._put(exc)
+        finally:
+            if self._helper is not None:
+                self._helper.send(b"")  # no more chunks
 
-    worker = threading.Thread(target=decompress, name="dr-audit-gunzip", daemon=True)
-    worker.start()
-    try:
-        while (item := ready.get()) is not None:
+    def __iter__(self) -> Iterator[tuple[bool, bytes]]:
+        while (item := self._ready.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
             yield item
-    finally:
-        stop.set()
-        worker.join()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
     """Lines split at b"\\n" only (as the whole-document reader splits them), numbered from 1."""
     number = 0
-    rest = b""
-    first = True
-    for chunk in _chunks(stream):
-        if first:
-            chunk = chunk[3:] if chunk.startswith(_BOM) else chunk
-            first = False
-        lines = (rest + chunk).split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            number += 1
-            yield number, line
-    if rest:
-        yield number + 1, rest
+    chunks = _Chunks(stream)
+    try:
+        for _, chunk in chunks:
+            lines = chunk.split(b"\n")
+            if chunk.endswith(b"\n"):
+                lines.pop()
+            for line in lines:
+                number += 1
+                yield number, line
+    finally:
+        chunks.close()
+
+
+class _Helper:
+    """A forked process that parses and extracts the chunks it is sent (see _extract_lines) and answers
+    each with its pickled result, in order: the second core parses half of a large snapshot. Anything
+    it cannot do (a bad line, any error, its death) it leaves to the main process, which then parses
+    that chunk itself and words every error as always."""
+
+    MIN_BYTES = 4 << 20  # smaller files are parsed in less time than the helper takes to pay off
+
+    @classmethod
+    def start(cls, handle: BinaryIO) -> _Helper | None:
+        try:
+            if os.fstat(handle.fileno()).st_size < cls.MIN_BYTES or (os.cpu_count() or 1) < 2:
+                return None
+        except (OSError, ValueError, io.UnsupportedOperation):
+            return None
+        if not sys.platform.startswith("linux"):  # fork is what makes the helper cheap; Linux only
+            return None
+        return cls()
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("fork")
+        chunks_in, self._chunks = context.Pipe(duplex=False)
+        self._results, results_out = context.Pipe(duplex=False)
+        self._process = context.Process(target=_helper_main, args=(chunks_in, results_out, self._chunks, self._results),
+                                        name="dr-audit-parse", daemon=True)
+        self._process.start()
+        chunks_in.close()
+        results_out.close()
+        self._alive = True
+
+    def send(self, chunk: bytes) -> bool:
+        if not self._alive:
+            return False
+        try:
+            self._chunks.send_bytes(chunk)
+            return True
+        except (OSError, ValueError):
+            self._alive = False
+            return False
+
+    def result(self) -> bytes:
+        """The helper's answer for the oldest chunk sent; b"" when it could not parse it."""
+        try:
+            return self._results.recv_bytes()
+        except (OSError, EOFError, ValueError):
+            self._alive = False
+            return b""
+
+    def close(self) -> None:
+        self._alive = False
+        self._chunks.close()
+        self._results.close()
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+
+def _helper_main(chunks: Any, results: Any, *inherited: Any) -> None:
+    for end in inherited:  # the parent's ends: without closing them, a dead parent would never be noticed
+        end.close()
+    gc.disable()
+    try:
+        while data := chunks.recv_bytes():
+            try:
+                extractor = Extractor()
+                answer = pickle.dumps((*_extract_lines(data.split(b"\n"), extractor.add), extractor),
+                                      protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 - the main process parses this chunk itself
+                answer = b""
+            results.send_bytes(answer)
+    except (EOFError, OSError):
+        pass
 
 
 def _parse_line(line: bytes) -> Any:
@@ -157,69 +266,111 @@ def _valid_row(value: Any) -> bool:
     return True
 
 
+def _extract_lines(lines: list[bytes], add: Callable[[dict[str, Any]], None] | None) -> tuple[int, list[Any], bool]:
+    """Rows past the start of a large JSON Lines file: parsed, checked, counted and handed to `add` (an
+    Extractor's). (rows, metadata entries in file order, whether `add` failed on a row: then the rest
+    are only checked and counted.) _NotStreamable for a line the stream cannot take. This loop runs
+    once per row of snapshots of millions, in the main process and in the helper: written for that."""
+    loads = orjson.loads
+    count = 0
+    entries: list[Any] = []
+    failed = False
+    for line in lines:
+        try:
+            value = loads(line)
+        except orjson.JSONDecodeError:
+            if not line or line.isspace():
+                continue
+            value = _parse_line(line)
+        if not isinstance(value, dict):
+            raise _NotStreamable()
+        if METADATA_KEY in value:
+            entry = value[METADATA_KEY]
+            if not isinstance(entry, dict):
+                raise _NotStreamable()
+            entries.append(entry)
+            continue
+        ident, kind = value.get("id"), value.get("type")
+        if (ident.__class__ is not str or kind.__class__ is not str or not ident or not kind or ident.isspace()
+                or kind.isspace()):
+            raise _NotStreamable()
+        count += 1
+        if add is not None:
+            try:
+                add(value)
+            except Exception:  # noqa: BLE001 - build_inventory meets the row again and reports it
+                add = None
+                failed = True
+    return count, entries, failed
+
+
 def _read_json_lines(handle: BinaryIO, path: Path, name: str) -> Snapshot | None:
     """JSON Lines, streamed. None when the file is empty or holds one JSON document (the whole file on
     one line), which the whole-document rules read."""
     rows: list[dict[str, Any]] | None = []  # until KEEP_ROWS; then the extractor takes the rows as they come
     extractor: Extractor | None = None
-    add: Callable[[dict[str, Any]], None] | None = None
     count = 0
     metadata: dict[str, Any] = {}
     values = 0
     first: Any = None
-    loads = orjson.loads
     collecting = gc.isenabled()
     gc.disable()  # millions of parsed objects that all survive: generational collection only costs time
+    helper = _Helper.start(handle)  # forked before any thread starts
+    chunks = _Chunks(_open_stream(handle), helper)
     try:
-        # The loop below runs once per row of a snapshot of millions: it is written for that.
-        for _, line in _numbered_lines(_open_stream(handle)):
-            try:
-                value = loads(line)
-            except orjson.JSONDecodeError:
-                if not line or line.isspace():
+        for shared, chunk in chunks:
+            if rows is None:  # past the start: the rows go straight to the extractor
+                answer = helper.result() if shared and helper is not None else b""
+                part = pickle.loads(answer) if answer else None
+                if part is None or (extractor is not None and not extractor.disjoint(part[3])):
+                    # Not parsed by the helper, or a resource seen in an earlier chunk: parse it here.
+                    part = (*_extract_lines(chunk.split(b"\n"), extractor.add if extractor else None), None)
+                elif extractor is not None:
+                    extractor.absorb(part[3])
+                added, entries, failed, _ = part
+                count += added
+                for entry in entries:
+                    metadata.update(entry)
+                if failed:
+                    extractor = None  # build_inventory meets the failing row again and reports it
+                continue
+            lines = chunk.split(b"\n")
+            for position, line in enumerate(lines):
+                if not line.strip():
                     continue
                 value = _parse_line(line)
-            values += 1
-            if values <= 2:
+                values += 1
                 if values == 1:
                     first = value  # JSON Lines only once a second value follows
                     continue
-                items = (first, value)
-            elif value.__class__ is dict and METADATA_KEY not in value:
-                ident, kind = value.get("id"), value.get("type")
-                if (ident.__class__ is not str or kind.__class__ is not str or not ident or not kind
-                        or ident.isspace() or kind.isspace()):
-                    raise _NotStreamable()
-                count += 1
-                if add is not None:
-                    try:
-                        add(value)
-                    except Exception:  # noqa: BLE001 - build_inventory meets the row again and reports it
-                        extractor = add = None
-                elif rows is not None:
-                    rows.append(value)
-                    if len(rows) > KEEP_ROWS:
-                        extractor = _extract(Extractor(), rows)
-                        add = extractor.add if extractor is not None else None
-                        rows = None
-                continue
-            else:
-                items = (value,)
-            for item in items:
-                if not isinstance(item, dict):
-                    raise _NotStreamable()
-                if METADATA_KEY in item:
-                    entry = item[METADATA_KEY]
-                    if not isinstance(entry, dict):
+                for item in ((first, value) if values == 2 else (value,)):
+                    if not isinstance(item, dict):
                         raise _NotStreamable()
-                    metadata.update(entry)  # later metadata lines (e.g. a trailer with incomplete scopes) win
-                    continue
-                if not _valid_row(item):
-                    raise _NotStreamable()
-                count += 1
-                if rows is not None:
+                    if METADATA_KEY in item:
+                        entry = item[METADATA_KEY]
+                        if not isinstance(entry, dict):
+                            raise _NotStreamable()
+                        metadata.update(entry)  # later metadata lines (e.g. a trailer with incomplete scopes) win
+                        continue
+                    if not _valid_row(item):
+                        raise _NotStreamable()
+                    count += 1
                     rows.append(item)
+                if len(rows) > KEEP_ROWS:
+                    extractor = _extract(Extractor(), rows)
+                    rows = None
+                    added, entries, failed = _extract_lines(lines[position + 1:], extractor.add if extractor else None)
+                    count += added
+                    for entry in entries:
+                        metadata.update(entry)
+                    if failed:
+                        extractor = None
+                    chunks.share()
+                    break
     finally:
+        chunks.close()
+        if helper is not None:
+            helper.close()
         if collecting:
             gc.enable()
     if values == 0:
