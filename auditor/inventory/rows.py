@@ -556,22 +556,22 @@ def tag_values(tags_column: Iterable[dict[str, Any]], keys: list[str]) -> list[l
     """Per row, the trimmed value of each tag key (keys compare case-insensitively; "" when the tag is
     set without a value, None when it is absent), one list per key."""
     wanted = [key.lower() for key in keys]
-    interesting = set(wanted)
-    columns: list[list[str | None]] = [[] for _ in wanted]
-    none = (None,) * len(wanted)
-    for tags in tags_column:
-        found: dict[str, str] | None = None
+    tags_column = list(tags_column)
+    columns: list[list[str | None]] = [[None] * len(tags_column) for _ in wanted]
+    # Which wanted keys each tag key as written is (normalise_tags for the wanted keys only): the
+    # same few spellings recur on every row, so each is normalised once.
+    slots: dict[Any, tuple[list[str | None], ...]] = {}
+    for row, tags in enumerate(tags_column):
         if tags:
-            for key, value in tags.items():  # normalise_tags, for the wanted keys only
-                if isinstance(key, str):
-                    key = key.strip().lower()
-                    if key in interesting:
-                        if found is None:
-                            found = {}
-                        found[key] = "" if value is None else str(value).strip()
-        values = none if found is None else [found.get(key) for key in wanted]
-        for column, value in zip(columns, values):
-            column.append(value)
+            for key, value in tags.items():
+                targets = slots.get(key)
+                if targets is None:
+                    normal = key.strip().lower() if isinstance(key, str) else None
+                    targets = slots[key] = tuple(column for column, name in zip(columns, wanted) if name == normal)
+                if targets:
+                    value = "" if value is None else str(value).strip()
+                    for column in targets:
+                        column[row] = value
     return columns
 
 

@@ -9,6 +9,7 @@ resource_group, location, tags, tier, workload, owner) and the blast-radius colu
 
 from __future__ import annotations
 
+import gc
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +38,8 @@ class Inventory:
     resource_counts: dict[str, int]
     as_of: pd.Timestamp
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # Per resource table, its keys' row lookup, made once for every join (see _rows_of_keys).
+    _key_rows: dict[str, _KeyRows] = field(default_factory=dict, repr=False, compare=False)
 
     def table(self, name: str) -> pd.DataFrame:
         return self.tables[name]
@@ -53,6 +56,19 @@ def build_inventory(rows: Iterable[dict[str, Any]], config: Config | None = None
     """`as_of` is the moment staleness is measured from (default: now). `rows` may come extracted
     already (the rows of a large snapshot file, read by snapshot.py while parsing)."""
     config = config or Config()
+    # The tables hold millions of small Python objects (strings, lists, dicts) and nothing here makes
+    # reference cycles: a cyclic collection triggered by building per-VM lists would rescan them all,
+    # again and again (a third of the time at a million rows).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(rows, config, as_of)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _build(rows: Iterable[dict[str, Any]], config: Config, as_of: datetime | None) -> Inventory:
     take = getattr(rows, "take_extractor", None)
     extractor = take() if take is not None else None
     if extractor is None:
@@ -122,10 +138,14 @@ def _join_disks(inv: Inventory) -> None:
     is_vhd_geo = vhd & _in(account_sku, GEO_ACCOUNT_SKUS)
     is_vhd_local = account_known & ~is_vhd_geo
     size_gb = joined["disk_size_gb"].fillna(attached["vm_disk_size_gb"]).fillna(0.0)
-    label = (joined["managed_disk_name"].fillna(attached["disk_name"]).fillna(attached["managed_disk_key"])
-             .fillna(attached["vhd_uri"]).fillna(""))
-    sku_shown = joined["disk_sku_name"].astype("object").fillna(joined["account_sku_name"]).fillna("?")
-    label_with_sku = label + " (" + sku_shown + ")"
+    label = _first_present([joined["managed_disk_name"], attached["disk_name"], attached["managed_disk_key"],
+                            attached["vhd_uri"]], "")
+    sku_shown = _first_present([joined["disk_sku_name"].astype("object"), joined["account_sku_name"]], "?")
+    if isinstance(label.dtype, pd.StringDtype):
+        label_with_sku = pd.Series([f"{name} ({sku})" for name, sku in zip(label.tolist(), sku_shown.tolist())],
+                                   index=label.index, dtype=label.dtype)
+    else:
+        label_with_sku = label + " (" + sku_shown + ")"
     attached = _with_columns(attached, {
         **joined, "is_managed": managed, "is_vhd": vhd, "disk_known": disk_known, "is_lrs": is_lrs,
         "is_zrs": is_zrs, "account_known": account_known, "is_vhd_geo": is_vhd_geo, "is_vhd_local": is_vhd_local,
@@ -134,7 +154,7 @@ def _join_disks(inv: Inventory) -> None:
 
     # Per VM: every count, sum and list from one lookup of each disk's VM row.
     vms = inv.tables["vms"]
-    vm = _VmRows(vms)
+    vm = _rows_of_keys(inv, "vms")
     rows = vm.rows_of(attached["vm_key"])
     size = size_gb.to_numpy()
     labels = label.tolist()
@@ -219,6 +239,21 @@ def _with_columns(table: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
     return pd.concat([kept, added], axis=1)
 
 
+def _first_present(columns: list[pd.Series], default: str) -> pd.Series:
+    """columns[0].fillna(columns[1]).fillna(...).fillna(default), typed as the first column, filling
+    only where values are still missing."""
+    first = columns[0]
+    values = first.to_numpy(dtype=object, copy=True)
+    missing = pd.isna(values)
+    for column in columns[1:]:
+        if not missing.any():
+            break
+        values[missing] = column.to_numpy(dtype=object)[missing]
+        missing = pd.isna(values)
+    values[missing] = default
+    return pd.Series(values, index=first.index, dtype=first.dtype)  # a string or object column
+
+
 def _missing(value: Any) -> bool:
     return value is None or value != value
 
@@ -244,11 +279,26 @@ def _grouped(groups: np.ndarray, values: list[Any], size: int, *, unique: bool =
     for group, value in zip(groups.tolist(), values):
         if group >= 0:
             lists[group].append(value)
-    if ordered:
-        for position, items in enumerate(lists):
-            if len(items) > 1:
-                lists[position] = _arranged(items, unique, ordered)
+    if ordered and len(groups):
+        several = np.flatnonzero(np.bincount(groups[groups >= 0], minlength=size) > 1)
+        for position in several.tolist():
+            items = lists[position]
+            try:  # strings only, the usual case: set and sort them directly
+                arranged = sorted(set(items)) if unique else sorted(items)
+                if type(arranged[0]) is not str:
+                    raise TypeError
+            except TypeError:
+                arranged = _arranged(items, unique, ordered)
+            lists[position] = arranged
     return lists
+
+
+def _rows_of_keys(inv: Inventory, name: str) -> _KeyRows:
+    """The row lookup of a resource table's keys, made once (a join adds columns, never rows)."""
+    rows = inv._key_rows.get(name)
+    if rows is None or rows.size != len(inv.tables[name]):
+        rows = inv._key_rows[name] = _KeyRows(inv.tables[name])
+    return rows
 
 
 def _attach(table: pd.DataFrame, facts: pd.DataFrame, *, counts=(), lists=(), flags=(), values=(),
@@ -300,7 +350,7 @@ def _lists(keys: pd.Series, values: pd.Series, *, unique: bool = False, ordered:
     return pd.Series(lists, index=pd.Index(np.asarray(uniques, dtype=object), name=keys.name), dtype="object")
 
 
-class _VmRows:
+class _KeyRows:
     """Facts per row of a resource table (VMs, mostly) from related rows that name its key."""
 
     def __init__(self, table: pd.DataFrame, key: str = "key") -> None:
@@ -433,7 +483,7 @@ def _join_backup(inv: Inventory) -> None:
     inv.tables["protected_items"] = items
 
     vms = inv.tables["vms"]
-    vm = _VmRows(vms)
+    vm = _rows_of_keys(inv, "vms")
     is_vm_item = items["is_vm_backup"].to_numpy() & items["source_key"].notna().to_numpy()
     rows = np.where(is_vm_item, vm.rows_of(items["source_key"]), -1)
     # The healthiest item represents the VM: healthy first, then active, then the latest recovery point
@@ -512,7 +562,7 @@ def _join_vaults(inv: Inventory) -> None:
     items = inv.tables["protected_items"]
     policies = inv.tables["policies"].merge(_policy_schedule(inv.tables["policies"], inv.config).drop_duplicates(
         "policy_key"), left_on="key", right_on="policy_key", how="left")
-    per_vault = _VmRows(vaults)
+    per_vault = _rows_of_keys(inv, "vaults")
     vm_policies = policies[policies["backup_management_type"].eq("azureiaasvm")]
     vaults = _with_columns(vaults, {"protected_item_count": per_vault.count(per_vault.rows_of(items["vault_key"]))})
     vaults["vm_policy_names"] = _or_empty(vaults["key"].map(
@@ -521,7 +571,7 @@ def _join_vaults(inv: Inventory) -> None:
     inv.tables["vaults"] = vaults
 
     vms = inv.tables["vms"]
-    vm = _VmRows(vms)
+    vm = _rows_of_keys(inv, "vms")
     geo = vaults[vaults["is_geo"].to_numpy(dtype=bool)].reset_index(drop=True)
     # Candidate pairs: every VM with every geo vault of its subscription (any case) and region.
     subscriptions = _lowered(pd.concat([vms["subscription_id"], geo["subscription_id"]], ignore_index=True))
@@ -662,12 +712,12 @@ def _join_availability(inv: Inventory) -> None:
     _, kept = np.unique(set_codes.astype(np.int64) * (len(vm_keys) + 1) + vm_codes, return_index=True)
     kept = np.sort(kept)
     set_keys, vm_keys = set_keys.iloc[kept].reset_index(drop=True), vm_keys.iloc[kept].reset_index(drop=True)
-    names = _take(vms["name"], _rows_in(vms["key"], vm_keys)).astype("object").to_numpy(copy=True)
+    names = _take(vms["name"], _rows_in(_rows_of_keys(inv, "vms").index, vm_keys)).astype("object").to_numpy(copy=True)
     for position in np.flatnonzero(pd.isna(names)).tolist():
         if isinstance(vm_keys.iloc[position], str):
             names[position] = vm_keys.iloc[position].rsplit("/", 1)[-1]
     avsets = inv.tables["availability_sets"]
-    per_set = _VmRows(avsets)
+    per_set = _rows_of_keys(inv, "availability_sets")
     rows = per_set.rows_of(set_keys)
     inv.tables["availability_sets"] = _with_columns(avsets, {
         "vm_count": per_set.count(rows),
@@ -747,7 +797,7 @@ def _join_snapshots(inv: Inventory) -> None:
     marker = "/providers/microsoft.compute/disks/"
     source_is_disk = np.array([isinstance(key, str) and marker in key for key in source.tolist()], dtype=bool)
     source_vm_key = owner.astype("object").fillna(disk_owner).where(source_is_disk)
-    vm = _VmRows(vms)
+    vm = _rows_of_keys(inv, "vms")
     vm_rows = _rows_in(vm.index, source_vm_key)
     has_backup = _mapped(source_vm_key, vms["backup_item_count"], vm_rows).fillna(0).gt(0).to_numpy()
     if isinstance(source.dtype, pd.StringDtype):
