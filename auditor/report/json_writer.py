@@ -4,9 +4,10 @@
 json.dumps with indent runs json's pure-Python encoder (11 s and a 600 MB string for 128,609
 findings); orjson writes the same text in a fraction of that, a thousand list items at a time
 straight to the file. The two agree on everything a findings document holds except some floats:
-orjson spells 1e-05 as 0.00001 and 1e+16 as 1e16, and writes NaN and Infinity as null. A document
-with such a float, or with anything orjson refuses (a non-string key, an integer beyond 64 bits, a
-lone surrogate, nesting deeper than 255), is written by json.dumps as before.
+orjson spells 1e-05 as 0.00001 and 1e+16 as 1e16, and writes NaN and Infinity as null. Each piece
+is checked for those before orjson writes it; a document with such a float, or with anything orjson
+refuses (a non-string key, an integer beyond 64 bits, a lone surrogate, deep nesting), is rewritten
+from its start by json.dumps, as before.
 """
 
 from __future__ import annotations
@@ -35,30 +36,41 @@ def write_json(document: Any, handle: BinaryIO) -> None:
     """Write the document's JSON text to a binary file opened for writing (and seekable: a document
     that orjson turns out not to write the way json does is rewritten from where it started)."""
     start = handle.tell()
-    if _orjson_spells_like_json(document):
-        try:
-            _write_orjson(document, handle.write)
-            return
-        except orjson.JSONEncodeError:
-            handle.seek(start)
-            handle.truncate()
+    try:
+        _write_orjson(document, handle.write)
+        return
+    except (_NotAsJson, orjson.JSONEncodeError):
+        handle.seek(start)
+        handle.truncate()
     handle.write((json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+class _NotAsJson(Exception):
+    """A value orjson would not write as json.dumps does."""
+
+
+def _dumps(value: Any) -> bytes:
+    # Each piece is checked just before orjson writes it, while its objects are still in the CPU's
+    # caches (checking the whole document first costs a third more).
+    if not _orjson_spells_like_json(value):
+        raise _NotAsJson()
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2)
 
 
 def _write_orjson(document: Any, write: Callable[[bytes], Any]) -> None:
     if document.__class__ is not dict or not document:
-        write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+        write(_dumps(document) + b"\n")
         return
     separator = b"{\n  "
     for key, value in document.items():
         if key.__class__ is not str:
-            raise orjson.JSONEncodeError("a key json.dumps would convert")
+            raise _NotAsJson()  # json.dumps writes 1 as "1"; orjson refuses it
         write(separator + orjson.dumps(key) + b": ")
         separator = b",\n  "
         if value.__class__ is list and len(value) > BATCH:
             _write_list(value, write)
         else:
-            write(orjson.dumps(value, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n  "))
+            write(_dumps(value).replace(b"\n", b"\n  "))
     write(b"\n}\n")
 
 
@@ -67,7 +79,7 @@ def _write_list(items: list[Any], write: Callable[[bytes], Any]) -> None:
     brackets and one level deeper."""
     write(b"[")
     for first in range(0, len(items), BATCH):
-        text = orjson.dumps(items[first:first + BATCH], option=orjson.OPT_INDENT_2)
+        text = _dumps(items[first:first + BATCH])
         # "[\n  item,\n  item\n]" → "\n    item,\n    item": newlines in JSON text are all indentation.
         body = text[1:-2].replace(b"\n", b"\n  ")
         write(body if first == 0 else b"," + body)
