@@ -359,9 +359,15 @@ class _KeyRows:
         # A resource whose key is missing, or repeats an earlier row's, has no related rows of its own
         # in a groupby; it takes the facts of the first row with that key (as a merge on the key would).
         self.first = _rows_in(self.index, table[key]) if not self.index.is_unique else None
+        self.memo: dict[str, np.ndarray] = {}
 
-    def rows_of(self, keys: pd.Series) -> np.ndarray:
-        """The table row each related row names, -1 where its key is missing or not in the table."""
+    def rows_of(self, keys: pd.Series, memo: str | None = None) -> np.ndarray:
+        """The table row each related row names, -1 where its key is missing or not in the table;
+        `memo` names the related column, to look it up once for every join that needs it."""
+        if memo is not None:
+            if memo not in self.memo:
+                self.memo[memo] = self.rows_of(keys)
+            return self.memo[memo]
         rows = _rows_in(self.index, keys)
         missing = keys.isna().to_numpy()
         if missing.any():
@@ -398,7 +404,14 @@ RPO_PATTERN = r"^\s*(?:(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[mhd])|P(?:(?P<days>\d+(?
 
 
 def parse_durations_hours(values: pd.Series) -> pd.Series:
-    """RPO tag values → hours: `<n>m`, `<n>h`, `<n>d` or ISO-8601 (PT1H, P1D); NaN when unreadable."""
+    """RPO tag values → hours: `<n>m`, `<n>h`, `<n>d` or ISO-8601 (PT1H, P1D); NaN when unreadable.
+    Each distinct value is parsed once (a few spellings recur on every VM)."""
+    codes, distinct = pd.factorize(values)
+    hours = _parse_durations_hours(pd.Series(distinct, dtype=object)).to_numpy(dtype=float)
+    return pd.Series(np.append(hours, np.nan)[codes], index=values.index)
+
+
+def _parse_durations_hours(values: pd.Series) -> pd.Series:
     parts = values.astype("string").str.extract(RPO_PATTERN, flags=re.IGNORECASE)
     number = pd.to_numeric(parts["n"], errors="coerce")
     unit = parts["unit"].str.lower().map({"m": 1 / 60, "h": 1.0, "d": 24.0})
@@ -485,7 +498,7 @@ def _join_backup(inv: Inventory) -> None:
     vms = inv.tables["vms"]
     vm = _rows_of_keys(inv, "vms")
     is_vm_item = items["is_vm_backup"].to_numpy() & items["source_key"].notna().to_numpy()
-    rows = np.where(is_vm_item, vm.rows_of(items["source_key"]), -1)
+    rows = np.where(is_vm_item, vm.rows_of(items["source_key"], memo="protected_items.source_key"), -1)
     # The healthiest item represents the VM: healthy first, then active, then the latest recovery point
     # (a stable sort, as sort_values then drop_duplicates keep the first of equals).
     candidates = np.flatnonzero(rows >= 0)
@@ -581,7 +594,7 @@ def _join_vaults(inv: Inventory) -> None:
     pair_vm, pair_vault = _pairs(vm_place, vault_place)
     # How many VMs of the VM's workload each candidate vault already protects.
     workload = np.append(_lowered_codes(vms["workload"]), -1)  # -1: no workload, or no VM
-    item_workload = workload[vm.rows_of(items["source_key"])]
+    item_workload = workload[vm.rows_of(items["source_key"], memo="protected_items.source_key")]
     item_vault = _rows_in(geo["key"], items["vault_key"])
     counted = items["is_vm_backup"].to_numpy() & (item_vault >= 0) & (item_workload >= 0)
     width = int(workload.max()) + 1
@@ -627,6 +640,16 @@ def _prefixed(prefix: str, values: pd.Series, where: pd.Series) -> pd.Series:
     rows = np.flatnonzero(where.to_numpy())
     out.iloc[rows] = [prefix + value for value in values.iloc[rows].tolist()]
     return out
+
+
+def _codes(rows: np.ndarray, keys: pd.Series, size: int) -> np.ndarray:
+    """One code per distinct key (missing counts as one): its row in a table of `size` rows where it
+    has one (looked up already), else a number after those."""
+    codes = rows.astype(np.int64)
+    outside = rows < 0
+    if outside.any():
+        codes[outside] = size + pd.factorize(keys[outside], use_na_sentinel=False)[0]
+    return codes
 
 
 def _occurrences(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -707,18 +730,20 @@ def _join_availability(inv: Inventory) -> None:
     set_keys = pd.concat([listed["availability_set_key"], vms["availability_set_key"][referencing]], ignore_index=True)
     vm_keys = pd.concat([listed["vm_key"], vms["key"][referencing]], ignore_index=True)
     # A VM both listed by its set and referencing it is one member.
-    set_codes, _ = pd.factorize(set_keys, use_na_sentinel=False)
-    vm_codes, _ = pd.factorize(vm_keys, use_na_sentinel=False)
-    _, kept = np.unique(set_codes.astype(np.int64) * (len(vm_keys) + 1) + vm_codes, return_index=True)
+    vm = _rows_of_keys(inv, "vms")
+    per_set = _rows_of_keys(inv, "availability_sets")
+    vm_rows = _rows_in(vm.index, vm_keys)
+    set_rows = _rows_in(per_set.index, set_keys)
+    set_codes, vm_codes = _codes(set_rows, set_keys, per_set.size), _codes(vm_rows, vm_keys, vm.size)
+    _, kept = np.unique(set_codes * (int(vm_codes.max(initial=0)) + 1) + vm_codes, return_index=True)
     kept = np.sort(kept)
     set_keys, vm_keys = set_keys.iloc[kept].reset_index(drop=True), vm_keys.iloc[kept].reset_index(drop=True)
-    names = _take(vms["name"], _rows_in(_rows_of_keys(inv, "vms").index, vm_keys)).astype("object").to_numpy(copy=True)
+    names = _take(vms["name"], vm_rows[kept]).astype("object").to_numpy(copy=True)
     for position in np.flatnonzero(pd.isna(names)).tolist():
         if isinstance(vm_keys.iloc[position], str):
             names[position] = vm_keys.iloc[position].rsplit("/", 1)[-1]
     avsets = inv.tables["availability_sets"]
-    per_set = _rows_of_keys(inv, "availability_sets")
-    rows = per_set.rows_of(set_keys)
+    rows = np.where(set_keys.isna().to_numpy(), -1, set_rows[kept])
     inv.tables["availability_sets"] = _with_columns(avsets, {
         "vm_count": per_set.count(rows),
         "vm_names": per_set.lists(rows, names.tolist(), unique=True, ordered=True),
@@ -792,8 +817,12 @@ def _join_snapshots(inv: Inventory) -> None:
     source = snapshots["source_key"]
     managed = attached["is_managed"].to_numpy(dtype=bool)
     owner = _mapped(source, attached["vm_key"][managed], _rows_in(attached["managed_disk_key"][managed], source))
+    # The disk's own managedBy, for disks no VM row lists (map over the disks that have one).
     has_owner = disks["managed_by_key"].notna().to_numpy()
-    disk_owner = _mapped(source, disks["managed_by_key"][has_owner], _rows_in(disks["key"][has_owner], source))
+    owner_rows = _rows_in(_rows_of_keys(inv, "disks").index, source)
+    owner_rows = np.where(np.append(has_owner, False)[owner_rows], owner_rows, -1)
+    disk_owner = _mapped(source, disks["managed_by_key"] if has_owner.any() else disks["managed_by_key"][has_owner],
+                         owner_rows)
     marker = "/providers/microsoft.compute/disks/"
     source_is_disk = np.array([isinstance(key, str) and marker in key for key in source.tolist()], dtype=bool)
     source_vm_key = owner.astype("object").fillna(disk_owner).where(source_is_disk)
@@ -971,7 +1000,9 @@ def _join_regions(inv: Inventory) -> None:
     secondary = paired_regions()
     for name in ("vms", "vaults", "images", "gallery_image_versions", "snapshots", "workloads", "storage_accounts"):
         table = inv.tables[name]
-        table["paired_region"] = table["location"].map(secondary).astype("object")
+        codes, places = pd.factorize(table["location"])
+        paired = np.array([secondary.get(place, np.nan) for place in places] + [np.nan], dtype=object)
+        table["paired_region"] = pd.Series(paired[codes], index=table.index, dtype="object")
 
 
 def _blast_radius(inv: Inventory) -> None:
@@ -979,18 +1010,32 @@ def _blast_radius(inv: Inventory) -> None:
     vms = inv.tables["vms"]
     vms["affected_vms"] = 1
     vms["gib_at_risk"] = vms["disk_gib"]
-    vm_gib = vms.set_index("key")["disk_gib"]
 
     avsets = inv.tables["availability_sets"]
     avsets["affected_vms"] = avsets["vm_count"]
     avsets["gib_at_risk"] = 0.0
 
     vaults = inv.tables["vaults"]
-    vm_items = inv.tables["protected_items"]
-    vm_items = vm_items[vm_items["is_vm_backup"]]
-    vaults["affected_vms"] = vaults["key"].map(vm_items.groupby("vault_key")["source_key"].nunique()).fillna(0).astype(int)
-    gib_by_vault = vm_items.assign(gib=vm_items["source_key"].map(vm_gib).fillna(0.0)).groupby("vault_key")["gib"].sum()
-    vaults["gib_at_risk"] = vaults["key"].map(gib_by_vault).fillna(0.0)
+    items = inv.tables["protected_items"]
+    per_vault = _rows_of_keys(inv, "vaults")
+    vm = _rows_of_keys(inv, "vms")
+    is_vm_item = items["is_vm_backup"].to_numpy(dtype=bool)
+    vault_rows = np.where(is_vm_item, per_vault.rows_of(items["vault_key"]), -1)
+    source_rows = vm.rows_of(items["source_key"], memo="protected_items.source_key")
+    # Distinct sources per vault: VMs by their row, sources outside the inventory by their key.
+    outside = (source_rows < 0) & items["source_key"].notna().to_numpy()
+    sources = source_rows.astype(np.int64)
+    sources[outside] = vm.size + pd.factorize(items["source_key"][outside])[0]
+    counted = (vault_rows >= 0) & (sources >= 0)
+    pairs = np.unique(vault_rows[counted].astype(np.int64) * (int(sources.max(initial=0)) + 1) + sources[counted])
+    affected = np.bincount(pairs // (int(sources.max(initial=0)) + 1), minlength=per_vault.size)
+    gib = np.where(source_rows >= 0, np.append(vms["disk_gib"].to_numpy(dtype=float), 0.0)[source_rows], 0.0)
+    placed = vault_rows >= 0
+    by_vault = pd.Series(gib[placed]).groupby(vault_rows[placed]).sum()
+    gib_at_risk = np.zeros(per_vault.size)
+    gib_at_risk[by_vault.index.to_numpy()] = by_vault.to_numpy()
+    vaults["affected_vms"] = per_vault.spread(affected).astype(int)
+    vaults["gib_at_risk"] = per_vault.spread(gib_at_risk)
 
     for name in ("disks", "storage_accounts", "images", "gallery_image_versions", "snapshots", "protected_items",
                  "policies", "replicated_items"):
