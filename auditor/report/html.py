@@ -15,7 +15,8 @@ import hashlib
 import pathlib
 import re
 from collections import Counter, defaultdict
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jinja2
 
