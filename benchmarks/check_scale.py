@@ -55,7 +55,7 @@ def stages(path: Path) -> None:
     from auditor.engine.run import run_rules
     from auditor.inventory.snapshot import read_snapshot
     from auditor.inventory.tables import build_inventory
-    from auditor.pipeline import RENDERERS, FILE_NAMES, load_rules, parse_as_of, write_atomically
+    from auditor.pipeline import FILE_NAMES, load_rules, parse_as_of, render_format, write_atomically
     from auditor.report.findings import build_findings
 
     marks = [("import", clock() - started)]
@@ -77,7 +77,7 @@ def stages(path: Path) -> None:
     marks.append(("findings", clock() - moment))
     moment = clock()
     with tempfile.TemporaryDirectory() as out:
-        rendered = {fmt: RENDERERS[fmt](report, rules) for fmt in ("html", "json")}
+        rendered = {fmt: render_format(fmt, report, rules) for fmt in ("html", "json")}  # as audit() does
         write_atomically(Path(out), {FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
     marks.append(("reports", clock() - moment))
     for name, seconds in marks:
