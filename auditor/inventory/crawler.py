@@ -306,6 +306,7 @@ class Crawler:
         self._pages_left: dict[int, float] = {}  # running streams' pages still to fetch (inf: not known yet)
         self._pending = 0  # streams not started yet
         self._sizes: list[float] = []  # pages of each stream, known from its first page
+        self._known = threading.Condition(self._stats_lock)  # notified as streams' sizes become known
 
     # ------------------------------------------------------------ one request, retried
 
@@ -461,8 +462,9 @@ class Crawler:
                     token = response.skip_token
                     first = priority == math.inf
                     priority = _pages_left(response.total_records, rows, top)
-                    with self._stats_lock:
+                    with self._known:
                         self._pages_left[id(stream)] = priority if token else 0.0
+                        self._known.notify_all()
                     if first and token and self._critical(stream, priority):
                         raise _SplitStream()
                     if _truncated(response) and not token:
@@ -483,20 +485,23 @@ class Crawler:
 
     def _critical(self, stream: Stream, pages_left: float) -> bool:
         """Whether a stream, seen after its first page, would hold the crawl up: its pages, one latency
-        each, take longer than half the time the quota needs for all the work there is (streams not
-        seen yet counted at the average size of those seen). Its batch is then fetched as two streams
-        (the first page is spent again, about 1 % of the requests at 100k rows), so that the crawl ends
-        at the quota's pace instead of with one stream fetching a page per latency, alone."""
-        with self._stats_lock:
+        each, take longer than 60 % of the time the quota needs for all the work there is (streams not
+        seen yet counted at the average size of those seen; the first pages of the streams running
+        are awaited for up to one latency, as they arrive together). Its batch is then fetched as two
+        streams (the first page is spent again: 1-2 % of the requests at 100k rows), so that the crawl
+        ends at the quota's pace instead of with one stream fetching a page per latency, alone."""
+        with self._known:
             self._sizes.append(pages_left)
+            self._known.notify_all()
             if stream.split or len(stream.subscriptions) < 2 or pages_left < 4:
                 return False
+            self._known.wait_for(lambda: math.inf not in self._pages_left.values(), timeout=self._latency)
             average = sum(self._sizes) / len(self._sizes)
             work = sum(left if left != math.inf else average for left in self._pages_left.values())
             work += self._pending * average
             latency = self._latency
         rate = self.pacer.limit / (self.settings.quota_window_seconds + QuotaPacer.SAFETY_SECONDS)
-        return pages_left * latency > 0.5 * work / rate
+        return pages_left * latency > 0.6 * work / rate
 
     def crawl(self, scope: Scope, output: Path, deep: Callable[[Any], Any] | None = None) -> CrawlResult:
         """`deep(needs)` (see enrich.py) reads per-resource facts for the rows that lack them."""
