@@ -15,6 +15,7 @@ from auditor.emulator import EmulatorSettings, EmulatorTransport, Estate, FaultP
 from auditor.emulator.app import EmulatorApp
 from auditor.inventory.azure import StaticTokenCredential, resource_graph_client
 from auditor.inventory.crawler import Crawler, CrawlSettings, QuotaPacer, Scope
+from auditor.inventory.queries import QUERIES
 from auditor.inventory.snapshot import read_snapshot
 
 SUBSCRIPTIONS = [f"{index:08d}-aaaa-bbbb-cccc-{index:012d}" for index in (1, 2, 3)]
@@ -68,6 +69,24 @@ def test_every_row_once_across_pages_streams_and_subscriptions(tmp_path):
     assert crawler.stats.requests <= 1.05 * crawler.stats.minimum_requests
     snapshot = read_snapshot(result.path)
     assert snapshot.captured_at and {s["subscription_id"] for s in snapshot.scopes} == set(SUBSCRIPTIONS)
+
+
+def test_a_stream_that_would_end_the_crawl_alone_is_split_and_loses_nothing(tmp_path):
+    # Disks dominate (80 pages of 50 against one page for every other query): fetched as one stream,
+    # they would take 80 latencies while the quota allows far more. The crawler splits their batch once.
+    rows = synthetic_rows(5)
+    for subscription in SUBSCRIPTIONS:
+        rows += [{"id": f"/subscriptions/{subscription}/resourceGroups/rg-data/providers/Microsoft.Compute/disks/d{n:05d}",
+                  "name": f"d{n:05d}", "type": "microsoft.compute/disks", "subscriptionId": subscription,
+                  "location": "westeurope", "sku": {"name": "Standard_LRS"}} for n in range(1330)]
+    app = EmulatorApp(Estate(rows), EmulatorSettings(quota_requests=100, quota_window_seconds=1.0, latency_seconds=0.02))
+    crawler = Crawler(_in_process_client(app), CrawlSettings(page_size=50, quota_requests=100, quota_window_seconds=1.0,
+                                                             **FAST))
+    result = crawler.crawl(Scope(subscriptions=tuple(SUBSCRIPTIONS)), tmp_path / "snap.jsonl.gz")
+    assert result.incomplete == []
+    assert _ids(result.path) == Counter(row["id"].lower() for row in rows)
+    assert crawler.stats.streams_total == len(QUERIES) + 1  # the disks batch, fetched as two halves
+    assert crawler.stats.requests <= 1.05 * crawler.stats.minimum_requests
 
 
 def test_faults_lose_and_duplicate_nothing(tmp_path):
