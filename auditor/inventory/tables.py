@@ -225,10 +225,15 @@ def _mapped(keys: pd.Series, values: pd.Series, rows: np.ndarray) -> pd.Series:
     return pd.Series(result, index=keys.index)
 
 
+def _listed(values: Any) -> list[Any]:
+    """An array's values as a Python list (iterating an extension array boxes one element at a time)."""
+    return np.asarray(values, dtype=object).tolist()
+
+
 def _in(column: pd.Series, values: frozenset[str]) -> np.ndarray:
     """column.isin(values) for a column of few distinct values: each distinct value tested once."""
     codes, uniques = pd.factorize(column)
-    hits = np.append(np.asarray([value in values for value in uniques], dtype=bool), False)
+    hits = np.append(np.asarray([value in values for value in _listed(uniques)], dtype=bool), False)
     return hits[codes]
 
 
@@ -258,6 +263,19 @@ def _missing(value: Any) -> bool:
     return value is None or value != value
 
 
+def _distinct_sorted(groups: np.ndarray, values: pd.Series, size: int) -> list[list[Any]]:
+    """Per group 0..size-1, its distinct present values sorted (as _grouped unique and ordered over
+    the present values), for columns of few distinct values: sorted once, deduplicated as codes."""
+    codes, uniques = pd.factorize(values, sort=True)
+    present = (codes >= 0) & (groups >= 0)
+    width = len(uniques) + 1
+    pairs = np.unique(groups[present].astype(np.int64) * width + codes[present])
+    counts = np.bincount(pairs // width, minlength=size)
+    ends = np.cumsum(counts)
+    items = np.asarray(uniques, dtype=object)[pairs % width].tolist()
+    return [items[start:end] for start, end in zip((ends - counts).tolist(), ends.tolist())]
+
+
 def _arranged(items: list[Any], unique: bool, ordered: bool) -> list[Any]:
     """One group's values sorted (missing last, ties in row order), without repeats with `unique`."""
     present = [item for item in items if not _missing(item)]
@@ -275,12 +293,14 @@ def _grouped(groups: np.ndarray, values: list[Any], size: int, *, unique: bool =
     """Per group 0..size-1 a new list of its values, in row order or `ordered` (missing last), without
     repeats with `unique`; rows whose group is -1 are left out."""
     assert ordered or not unique, "unique lists are ordered"
-    lists: list[list[Any]] = [[] for _ in range(size)]
-    for group, value in zip(groups.tolist(), values):
-        if group >= 0:
-            lists[group].append(value)
-    if ordered and len(groups):
-        several = np.flatnonzero(np.bincount(groups[groups >= 0], minlength=size) > 1)
+    rows = np.flatnonzero(groups >= 0)
+    counts = np.bincount(groups[rows], minlength=size)
+    ends = np.cumsum(counts)
+    # Values in group order (row order within a group), then one slice per group: a new list each.
+    items = [values[row] for row in rows[np.argsort(groups[rows], kind="stable")].tolist()]
+    lists = [items[start:end] for start, end in zip((ends - counts).tolist(), ends.tolist())]
+    if ordered:
+        several = np.flatnonzero(counts > 1)
         for position in several.tolist():
             items = lists[position]
             try:  # strings only, the usual case: set and sort them directly
@@ -538,7 +558,7 @@ def _join_backup(inv: Inventory) -> None:
 def _lowered(column: pd.Series) -> pd.Series:
     """column.astype("string").str.lower() for a column of few distinct values (missing stays missing)."""
     codes, uniques = pd.factorize(column)
-    lowered = np.array([str(value).lower() for value in uniques] + [None], dtype=object)
+    lowered = np.array([str(value).lower() for value in _listed(uniques)] + [None], dtype=object)
     return pd.Series(lowered[codes], index=column.index, dtype=object)
 
 
@@ -588,8 +608,11 @@ def _join_vaults(inv: Inventory) -> None:
     geo = vaults[vaults["is_geo"].to_numpy(dtype=bool)].reset_index(drop=True)
     # Candidate pairs: every VM with every geo vault of its subscription (any case) and region.
     subscriptions = _lowered(pd.concat([vms["subscription_id"], geo["subscription_id"]], ignore_index=True))
-    places = pd.Series(list(zip(subscriptions, pd.concat([vms["location"], geo["location"]], ignore_index=True))))
-    place_codes, _ = pd.factorize(places)
+    locations = pd.concat([vms["location"], geo["location"]], ignore_index=True)
+    # (missing matches missing, as in the merge on both columns)
+    subscription_codes, _ = pd.factorize(subscriptions, use_na_sentinel=False)
+    location_codes, _ = pd.factorize(locations, use_na_sentinel=False)
+    place_codes = subscription_codes.astype(np.int64) * (int(location_codes.max(initial=0)) + 1) + location_codes
     vm_place, vault_place = place_codes[:len(vms)], place_codes[len(vms):]
     pair_vm, pair_vault = _pairs(vm_place, vault_place)
     # How many VMs of the VM's workload each candidate vault already protects.
@@ -662,7 +685,7 @@ def _occurrences(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
 def _lowered_codes(column: pd.Series) -> np.ndarray:
     """Codes of column.str.lower() (-1 where missing), lower-casing each distinct value once."""
     codes, uniques = pd.factorize(column)
-    lowered_codes, _ = pd.factorize(pd.Index([value.lower() for value in uniques], dtype=object))
+    lowered_codes, _ = pd.factorize(pd.Index([value.lower() for value in _listed(uniques)], dtype=object))
     return np.append(lowered_codes, -1)[codes]
 
 
@@ -819,8 +842,8 @@ def _join_snapshots(inv: Inventory) -> None:
     owner = _mapped(source, attached["vm_key"][managed], _rows_in(attached["managed_disk_key"][managed], source))
     # The disk's own managedBy, for disks no VM row lists (map over the disks that have one).
     has_owner = disks["managed_by_key"].notna().to_numpy()
-    owner_rows = _rows_in(_rows_of_keys(inv, "disks").index, source)
-    owner_rows = np.where(np.append(has_owner, False)[owner_rows], owner_rows, -1)
+    disk_rows = _rows_in(_rows_of_keys(inv, "disks").index, source)
+    owner_rows = np.where(np.append(has_owner, False)[disk_rows], disk_rows, -1)
     disk_owner = _mapped(source, disks["managed_by_key"] if has_owner.any() else disks["managed_by_key"][has_owner],
                          owner_rows)
     marker = "/providers/microsoft.compute/disks/"
@@ -834,7 +857,9 @@ def _join_snapshots(inv: Inventory) -> None:
                               index=source.index, dtype="object")
     else:
         disk_name = source.str.rsplit("/", n=1).str[-1]
-    copy_regions, copied = _copies(snapshots)
+    # Sources as codes: a disk by its row in the disks table, anything else by its key after those.
+    source_codes = np.where(source.isna().to_numpy(), -1, _codes(disk_rows, source, len(disks)))
+    copy_regions, copied = _copies(snapshots, source_codes, _rows_in(_rows_of_keys(inv, "snapshots").index, source))
     inv.tables["snapshots"] = snapshots = _with_columns(snapshots, {
         "source_is_disk": source_is_disk,
         "source_vm_key": source_vm_key,
@@ -885,18 +910,19 @@ def _minutes_utc(moments: Any) -> list[str]:
     return [value.replace("T", " ") + " UTC" for value in text.tolist()]
 
 
-def _copies(snapshots: pd.DataFrame) -> tuple[list[list[str]], np.ndarray]:
+def _copies(snapshots: pd.DataFrame, source_codes: np.ndarray,
+            source_snapshots: np.ndarray) -> tuple[list[list[str]], np.ndarray]:
     """Per snapshot, the other regions holding a copy of it: a snapshot elsewhere whose source is this
-    snapshot, or the same disk (regions sorted, once each); and whether there is any such snapshot."""
+    snapshot, or the same disk (regions sorted, once each); and whether there is any such snapshot.
+    `source_codes` numbers each snapshot's source (-1 without one); `source_snapshots` is the row of
+    the snapshot it was taken from, if any."""
     count = len(snapshots)
-    codes, _ = pd.factorize(pd.concat([snapshots["key"], snapshots["source_key"]], ignore_index=True))
-    key, source = codes[:count], codes[count:]
-    of_snapshot, snapshot_copy = _pairs(key, source)
-    of_disk, disk_copy = _pairs(source, source)
+    of_snapshot, snapshot_copy = _pairs(np.arange(count), source_snapshots)
+    of_disk, disk_copy = _pairs(source_codes, source_codes)
     original, copy = np.concatenate([of_snapshot, of_disk]), np.concatenate([snapshot_copy, disk_copy])
     location, _ = pd.factorize(snapshots["location"])
     elsewhere = (location[copy] != location[original]) | (location[copy] < 0) | (location[original] < 0)
-    found = elsewhere & ((key[copy] != key[original]) | (key[original] < 0))
+    found = elsewhere & (copy != original)
     original, copy = original[found], copy[found]
     locations = snapshots["location"].tolist()
     regions = _grouped(np.where(location[copy] >= 0, original, -1), [locations[row] for row in copy.tolist()], count,
@@ -932,7 +958,7 @@ def _join_workloads(inv: Inventory) -> None:
         return pd.Series(_grouped(groups, values, size, **how), index=index, dtype="object")
 
     def distinct(values: pd.Series) -> pd.Series:
-        return per_group(values.tolist(), values.notna().to_numpy(), unique=True, ordered=True)
+        return pd.Series(_distinct_sorted(group, values, size), index=index, dtype="object")
 
     location = tagged_column("location")
     location_codes, _ = pd.factorize(location)
@@ -1001,7 +1027,7 @@ def _join_regions(inv: Inventory) -> None:
     for name in ("vms", "vaults", "images", "gallery_image_versions", "snapshots", "workloads", "storage_accounts"):
         table = inv.tables[name]
         codes, places = pd.factorize(table["location"])
-        paired = np.array([secondary.get(place, np.nan) for place in places] + [np.nan], dtype=object)
+        paired = np.array([secondary.get(place, np.nan) for place in _listed(places)] + [np.nan], dtype=object)
         table["paired_region"] = pd.Series(paired[codes], index=table.index, dtype="object")
 
 
