@@ -113,6 +113,8 @@ def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
     inventory = build_inventory(snapshot.rows, options.config, as_of)
     results = run_rules(inventory, rules)
     report = build_findings(snapshot=snapshot, inventory=inventory, results=results, as_of=as_of)
+    # The tables and rule results (a gigabyte at a million rows) are done with: the reports reuse it.
+    del inventory, results
     if inputs.waivers is not None:
         apply_waivers(report, inputs.waivers, as_of, workload_tag=options.config.workload_tag)
     if inputs.baseline is not None:
@@ -127,9 +129,9 @@ def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
             recorder.record(report, exit_code=exit_code, fail_on=options.fail_on, source=snapshot.source)
         # Every format is rendered to a temporary file first: a failure in any leaves --out untouched.
         shared = mask_report(report, tenant_ids(snapshot.rows)) if options.mask_ids else report
-        rendered = {fmt: render_format(fmt, shared, rules) for fmt in options.formats}
-        written = write_atomically(options.out_dir, {FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
-    return AuditOutcome(report=report, written={fmt: written[FILE_NAMES[fmt]] for fmt in rendered},
+        written = write_atomically(options.out_dir, {FILE_NAMES[fmt]: render_format(fmt, shared, rules)
+                                                     for fmt in options.formats})
+    return AuditOutcome(report=report, written={fmt: written[FILE_NAMES[fmt]] for fmt in options.formats},
                         exit_code=exit_code)
 
 
@@ -289,12 +291,14 @@ RENDERERS: dict[str, Callable[[dict[str, Any], list[Rule]], str]] = {
 }
 
 
-def render_format(fmt: str, report: dict[str, Any], rules: list[Rule]) -> str | Callable[[BinaryIO], None]:
-    """A format's text, or for findings.json (600 MB at a million rows) what writes it in pieces."""
+def render_format(fmt: str, report: dict[str, Any], rules: list[Rule]) -> Callable[[BinaryIO], None]:
+    """What writes a format's file: findings.json in pieces as orjson produces them (600 MB at a
+    million rows), any other format rendered when its file is written, so that one at a time is in
+    memory (findings.csv, .sarif and junit.xml are hundreds of MB each at that size)."""
     renderer = RENDERERS[fmt]
     if renderer is _render_json:
         return partial(write_json, report)
-    return renderer(report, rules)
+    return lambda handle: handle.write(renderer(report, rules).encode("utf-8"))
 
 
 def write_atomically(out_dir: Path, files: dict[str, str | Callable[[BinaryIO], None]]) -> dict[str, Path]:
