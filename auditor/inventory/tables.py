@@ -130,12 +130,13 @@ def _join_disks(inv: Inventory) -> None:
     ephemeral = attached["ephemeral"].to_numpy(dtype=bool)
     managed = attached["managed_disk_key"].notna().to_numpy() & ~ephemeral
     vhd = attached["vhd_uri"].notna().to_numpy() & ~managed & ~ephemeral
-    disk_sku, account_sku = joined["disk_sku"], joined["account_sku"]
-    disk_known = managed & disk_sku.notna().to_numpy()
-    is_lrs = managed & _in(disk_sku, LRS_DISK_SKUS)
-    is_zrs = managed & _in(disk_sku, ZRS_DISK_SKUS)
-    account_known = vhd & account_sku.notna().to_numpy()
-    is_vhd_geo = vhd & _in(account_sku, GEO_ACCOUNT_SKUS)
+    disk_sku_known, lrs, zrs = _in(joined["disk_sku"], None, LRS_DISK_SKUS, ZRS_DISK_SKUS)
+    account_sku_known, geo = _in(joined["account_sku"], None, GEO_ACCOUNT_SKUS)
+    disk_known = managed & disk_sku_known
+    is_lrs = managed & lrs
+    is_zrs = managed & zrs
+    account_known = vhd & account_sku_known
+    is_vhd_geo = vhd & geo
     is_vhd_local = account_known & ~is_vhd_geo
     size_gb = joined["disk_size_gb"].fillna(attached["vm_disk_size_gb"]).fillna(0.0)
     label = _first_present([joined["managed_disk_name"], attached["disk_name"], attached["managed_disk_key"],
@@ -230,11 +231,14 @@ def _listed(values: Any) -> list[Any]:
     return np.asarray(values, dtype=object).tolist()
 
 
-def _in(column: pd.Series, values: frozenset[str]) -> np.ndarray:
-    """column.isin(values) for a column of few distinct values: each distinct value tested once."""
+def _in(column: pd.Series, *values: frozenset[str] | None) -> Any:
+    """column.isin(values) for a column of few distinct values: each distinct value tested once. With
+    several sets, one mask per set (None: column.notna()), from one factorization."""
     codes, uniques = pd.factorize(column)
-    hits = np.append(np.asarray([value in values for value in _listed(uniques)], dtype=bool), False)
-    return hits[codes]
+    distinct = _listed(uniques)
+    masks = [np.append(np.asarray([True if wanted is None else value in wanted for value in distinct], dtype=bool),
+                       False)[codes] for wanted in values]
+    return masks[0] if len(values) == 1 else masks
 
 
 def _with_columns(table: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
@@ -249,12 +253,13 @@ def _first_present(columns: list[pd.Series], default: str) -> pd.Series:
     only where values are still missing."""
     first = columns[0]
     values = first.to_numpy(dtype=object, copy=True)
-    missing = pd.isna(values)
+    missing = np.flatnonzero(pd.isna(values))
     for column in columns[1:]:
-        if not missing.any():
+        if not len(missing):
             break
-        values[missing] = column.to_numpy(dtype=object)[missing]
-        missing = pd.isna(values)
+        filled = column.to_numpy(dtype=object)[missing]
+        values[missing] = filled
+        missing = missing[pd.isna(filled)]
     values[missing] = default
     return pd.Series(values, index=first.index, dtype=first.dtype)  # a string or object column
 
@@ -389,9 +394,8 @@ class _KeyRows:
                 self.memo[memo] = self.rows_of(keys)
             return self.memo[memo]
         rows = _rows_in(self.index, keys)
-        missing = keys.isna().to_numpy()
-        if missing.any():
-            rows = np.where(missing, -1, rows)
+        if self.index.hasnans:  # else a missing key finds no row anyway
+            rows = np.where(keys.isna().to_numpy(), -1, rows)
         return rows
 
     def spread(self, values: np.ndarray) -> np.ndarray:
