@@ -221,8 +221,11 @@ def _mapped(keys: pd.Series, values: pd.Series, rows: np.ndarray) -> pd.Series:
     result = take(values.array, rows, allow_fill=True)
     if type(result) is NumpyExtensionArray:  # a numpy column (StringArray subclasses it)
         result = result.to_numpy()
-        if isinstance(keys.dtype, pd.StringDtype):
-            result = keys.array._cast_pointwise_result(result)  # what StringArray.map does with it
+        # What StringArray.map does with a numpy result (a private pandas method, so only where it exists:
+        # without it the result keeps numpy's dtype, which differs only for all-missing columns).
+        cast = getattr(keys.array, "_cast_pointwise_result", None)
+        if isinstance(keys.dtype, pd.StringDtype) and cast is not None:
+            result = cast(result)
     return pd.Series(result, index=keys.index)
 
 
