@@ -533,6 +533,20 @@ class Extractor:
             add(row)
         return self
 
+    _PARTS = ("records", "counts", "vm_disks", "avset_members", "image_sources", "instance_views", "vault_details",
+              "_seen")
+
+    def parts(self) -> tuple[Any, ...]:
+        """What was extracted, as plain containers (marshal takes them, at half pickle's cost)."""
+        return tuple(getattr(self, name) for name in self._PARTS)
+
+    @classmethod
+    def from_parts(cls, parts: tuple[Any, ...]) -> Extractor:
+        extractor = cls.__new__(cls)
+        for name, value in zip(cls._PARTS, parts, strict=True):
+            setattr(extractor, name, value)
+        return extractor
+
     def disjoint(self, later: Extractor) -> bool:
         """Whether `later` (the rows after this one's, extracted apart) saw none of this one's resources."""
         return self._seen.isdisjoint(later._seen)

@@ -25,8 +25,8 @@ import gzip
 import io
 import json
 import multiprocessing
+import marshal
 import os
-import pickle
 import queue
 import sys
 import threading
@@ -172,7 +172,7 @@ def _numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
 
 class _Helper:
     """A forked process that parses and extracts the chunks it is sent (see _extract_lines) and answers
-    each with its pickled result, in order: the second core parses half of a large snapshot. Anything
+    each with its result (marshal), in order: the second core parses half of a large snapshot. Anything
     it cannot do (a bad line, any error, its death) it leaves to the main process, which then parses
     that chunk itself and words every error as always."""
 
@@ -236,8 +236,7 @@ def _helper_main(chunks: Any, results: Any, *inherited: Any) -> None:
         while data := chunks.recv_bytes():
             try:
                 extractor = Extractor()
-                answer = pickle.dumps((*_extract_lines(data.split(b"\n"), extractor.add), extractor),
-                                      protocol=pickle.HIGHEST_PROTOCOL)
+                answer = marshal.dumps((*_extract_lines(data.split(b"\n"), extractor.add), extractor.parts()))
             except Exception:  # noqa: BLE001 - the main process parses this chunk itself
                 answer = b""
             results.send_bytes(answer)
@@ -321,13 +320,14 @@ def _read_json_lines(handle: BinaryIO, path: Path, name: str) -> Snapshot | None
         for shared, chunk in chunks:
             if rows is None:  # past the start: the rows go straight to the extractor
                 answer = helper.result() if shared and helper is not None else b""
-                part = pickle.loads(answer) if answer else None
-                if part is None or (extractor is not None and not extractor.disjoint(part[3])):
+                if answer:
+                    added, entries, failed, parts = marshal.loads(answer)
+                    later = Extractor.from_parts(parts)
+                if not answer or (extractor is not None and not extractor.disjoint(later)):
                     # Not parsed by the helper, or a resource seen in an earlier chunk: parse it here.
-                    part = (*_extract_lines(chunk.split(b"\n"), extractor.add if extractor else None), None)
+                    added, entries, failed = _extract_lines(chunk.split(b"\n"), extractor.add if extractor else None)
                 elif extractor is not None:
-                    extractor.absorb(part[3])
-                added, entries, failed, _ = part
+                    extractor.absorb(later)
                 count += added
                 for entry in entries:
                     metadata.update(entry)
