@@ -62,18 +62,22 @@ def read_snapshot(path: str | Path) -> Snapshot:
     name = str(path)
     try:
         handle = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"snapshot file {name} does not exist.") from None
-    except IsADirectoryError:
-        raise InputError(f"snapshot path {name} is a directory, not a file.") from None
     except OSError as exc:
-        raise InputError(f"snapshot file {name} cannot be read: {exc.strerror}.") from None
+        raise _unreadable(exc, name) from None
     with handle:
         try:
             snapshot = _read_json_lines(handle, path, name)
         except (_NotStreamable, OSError, EOFError, zlib.error):
             snapshot = None
     return snapshot if snapshot is not None else _read_whole(path, name)
+
+
+def _unreadable(exc: OSError, name: str) -> InputError:
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"snapshot file {name} does not exist.")
+    if isinstance(exc, IsADirectoryError):
+        return InputError(f"snapshot path {name} is a directory, not a file.")
+    return InputError(f"snapshot file {name} cannot be read: {exc.strerror}.")
 
 
 class _NotStreamable(Exception):
@@ -463,12 +467,8 @@ def _read_whole(path: Path, name: str) -> Snapshot:
     """The whole file at once: JSON documents (an array, an object with 'data'), and every error."""
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"snapshot file {name} does not exist.") from None
-    except IsADirectoryError:
-        raise InputError(f"snapshot path {name} is a directory, not a file.") from None
     except OSError as exc:
-        raise InputError(f"snapshot file {name} cannot be read: {exc.strerror}.") from None
+        raise _unreadable(exc, name) from None
     if raw[:2] == _GZIP_MAGIC:
         try:
             raw = gzip.decompress(raw)
