@@ -24,8 +24,8 @@ import gc
 import gzip
 import io
 import json
-import multiprocessing
 import marshal
+import multiprocessing
 import os
 import queue
 import sys
@@ -42,7 +42,7 @@ from auditor.errors import InputError
 from auditor.inventory.rows import Extractor
 
 METADATA_KEY = "dr_audit_snapshot"
-KEEP_ROWS = 20_000  # JSON Lines rows kept as a list; above, rows are streamed again when iterated
+KEEP_ROWS = 20_000  # JSON Lines rows kept as a list (checked per chunk); above, rows are streamed again when iterated
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 22
@@ -259,20 +259,10 @@ def _parse_line(line: bytes) -> Any:
         raise _NotStreamable() from None
 
 
-def _valid_row(value: Any) -> bool:
-    if not isinstance(value, dict):
-        return False
-    for key in ("id", "type"):
-        item = value.get(key)
-        if not isinstance(item, str) or not item.strip():
-            return False
-    return True
-
-
 def _extract_lines(lines: list[bytes], add: Callable[[dict[str, Any]], None] | None) -> tuple[int, list[Any], bool]:
-    """Rows past the start of a large JSON Lines file: parsed, checked, counted and handed to `add` (an
-    Extractor's). (rows, metadata entries in file order, whether `add` failed on a row: then the rest
-    are only checked and counted.) _NotStreamable for a line the stream cannot take. This loop runs
+    """JSON Lines rows: parsed, checked, counted and handed to `add` (the kept list's append up to
+    KEEP_ROWS, then an Extractor's). (rows, metadata entries in file order, whether `add` failed on a
+    row: then the rest are only checked and counted.) _NotStreamable for a line the stream cannot take. This loop runs
     once per row of snapshots of millions, in the main process and in the helper: written for that."""
     loads = orjson.loads
     count = 0
@@ -314,72 +304,57 @@ def _read_json_lines(handle: BinaryIO, path: Path, name: str) -> Snapshot | None
     extractor: Extractor | None = None
     count = 0
     metadata: dict[str, Any] = {}
-    values = 0
+    first_line: bytes | None = None  # the file's first value: JSON Lines only once a second one follows
     first: Any = None
+    second = False
     collecting = gc.isenabled()
     gc.disable()  # millions of parsed objects that all survive: generational collection only costs time
     helper = _Helper.start(handle)  # forked before any thread starts
     chunks = _Chunks(_open_stream(handle), helper)
     try:
         for shared, chunk in chunks:
-            if rows is None:  # past the start: the rows go straight to the extractor
-                answer = helper.result() if shared and helper is not None else b""
-                if answer:
-                    added, entries, failed, parts = marshal.loads(answer)
-                    later = Extractor.from_parts(parts)
-                if not answer or (extractor is not None and not extractor.disjoint(later)):
-                    # Not parsed by the helper, or a resource seen in an earlier chunk: parse it here.
-                    added, entries, failed = _extract_lines(chunk.split(b"\n"), extractor.add if extractor else None)
-                elif extractor is not None:
-                    extractor.absorb(later)
-                count += added
-                for entry in entries:
-                    metadata.update(entry)
-                if failed:
-                    extractor = None  # build_inventory meets the failing row again and reports it
-                continue
-            lines = chunk.split(b"\n")
-            for position, line in enumerate(lines):
-                if not line.strip():
-                    continue
-                value = _parse_line(line)
-                values += 1
-                if values == 1:
-                    first = value  # JSON Lines only once a second value follows
-                    continue
-                for item in ((first, value) if values == 2 else (value,)):
-                    if not isinstance(item, dict):
-                        raise _NotStreamable()
-                    if METADATA_KEY in item:
-                        entry = item[METADATA_KEY]
-                        if not isinstance(entry, dict):
-                            raise _NotStreamable()
-                        metadata.update(entry)  # later metadata lines (e.g. a trailer with incomplete scopes) win
+            answer = helper.result() if shared and helper is not None else b""
+            if answer:
+                added, entries, failed, parts = marshal.loads(answer)
+                later = Extractor.from_parts(parts)
+                if extractor is None or extractor.disjoint(later):
+                    if extractor is not None:
+                        extractor.absorb(later)
+                else:
+                    answer = b""  # a resource seen in an earlier chunk: parse the chunk here
+            if not answer:
+                lines = chunk.split(b"\n")
+                if first_line is None:
+                    start = next((i for i, line in enumerate(lines) if line.strip()), None)
+                    if start is None:
                         continue
-                    if not _valid_row(item):
-                        raise _NotStreamable()
-                    count += 1
-                    rows.append(item)
-                if len(rows) > KEEP_ROWS:
-                    extractor = _extract(Extractor(), rows)
-                    rows = None
-                    added, entries, failed = _extract_lines(lines[position + 1:], extractor.add if extractor else None)
-                    count += added
-                    for entry in entries:
-                        metadata.update(entry)
-                    if failed:
-                        extractor = None
-                    chunks.share()
-                    break
+                    first_line, lines = lines[start], lines[start + 1:]
+                    first = _parse_line(first_line)
+                if not second:
+                    if not any(line.strip() for line in lines):
+                        continue
+                    second = True
+                    lines.insert(0, first_line)
+                add = rows.append if rows is not None else extractor.add if extractor is not None else None
+                added, entries, failed = _extract_lines(lines, add)
+            count += added
+            for entry in entries:
+                metadata.update(entry)  # later metadata lines (e.g. a trailer with incomplete scopes) win
+            if failed:
+                extractor = None  # build_inventory meets the failing row again and reports it
+            if rows is not None and len(rows) > KEEP_ROWS:
+                extractor = _extract(Extractor(), rows)
+                rows = None
+                chunks.share()
     finally:
         chunks.close()
         if helper is not None:
             helper.close()
         if collecting:
             gc.enable()
-    if values == 0:
+    if first_line is None:
         return None
-    if values == 1:
+    if not second:
         if isinstance(first, list):
             return _snapshot_from_rows(first, name, metadata={}, unit="row")
         if isinstance(first, dict):
