@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -18,6 +17,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 from auditor import __version__
 from auditor.config import load_config
 from auditor.errors import InputError
+from auditor.heap import exit_now
 from auditor.inventory.snapshot import read_snapshot
 from auditor.pipeline import (AuditOptions, AuditOutcome, audit, load_rules, parse_as_of, parse_formats,
                               prepare)
@@ -377,20 +377,20 @@ def main() -> None:
         code = app(standalone_mode=False)
     except InputError as exc:
         typer.echo(f"dr-audit: error: {exc}", err=True)
-        sys.exit(2)
+        exit_now(2)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        exit_now(exc.exit_code)
     except typer.Abort:
         typer.echo("dr-audit: aborted.", err=True)
-        sys.exit(130)
+        exit_now(130)
     except NoArgsIsHelpError as exc:
         typer.echo(exc.format_message(), err=True)
-        sys.exit(2)
+        exit_now(2)
     except ClickException as exc:
         # Usage errors (unknown flag, bad choice): one sentence and exit 2.
         typer.echo(f"dr-audit: error: {exc.format_message()} (see dr-audit --help)", err=True)
-        sys.exit(2)
-    sys.exit(code if isinstance(code, int) else 0)
+        exit_now(2)
+    exit_now(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from auditor.config import Config
 from auditor.engine.catalog import SEVERITIES, Rule, load_catalog
 from auditor.engine.run import run_rules
 from auditor.errors import InputError
+from auditor.heap import long_lived
 from auditor.inventory.snapshot import Snapshot
 from auditor.inventory.tables import build_inventory
 from auditor.report.baseline import Baseline, apply_baseline, load_baseline
@@ -105,6 +106,13 @@ def load_rules(path: Path | None = None) -> list[Rule]:
 
 
 def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
+    # Every stage makes objects that live until the reports are written and form no cycles (tables,
+    # findings): collecting would only rescan them, again and again as the findings grow.
+    with long_lived():
+        return _audit(snapshot, options)
+
+
+def _audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
     inputs = prepare(options)
     rules = load_rules(options.rules_path)
     as_of = options.as_of

@@ -9,7 +9,6 @@ resource_group, location, tags, tier, workload, owner) and the blast-radius colu
 
 from __future__ import annotations
 
-import gc
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,7 @@ from pandas.api.extensions import take
 from pandas.arrays import NumpyExtensionArray
 
 from auditor.config import Config
+from auditor.heap import long_lived
 from auditor.regions import paired_regions
 from auditor.inventory.rows import (
     ACTIVE_PROTECTION_STATES, GEO_ACCOUNT_SKUS, LRS_DISK_SKUS, READ_ACCESS_GEO_ACCOUNT_SKUS, ZRS_DISK_SKUS,
@@ -59,13 +59,8 @@ def build_inventory(rows: Iterable[dict[str, Any]], config: Config | None = None
     # The tables hold millions of small Python objects (strings, lists, dicts) and nothing here makes
     # reference cycles: a cyclic collection triggered by building per-VM lists would rescan them all,
     # again and again (a third of the time at a million rows).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with long_lived():
         return _build(rows, config, as_of)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _build(rows: Iterable[dict[str, Any]], config: Config, as_of: datetime | None) -> Inventory:
