@@ -1,0 +1,167 @@
+"""Work done by a forked copy of this process, so that a large check keeps the second core busy after
+the snapshot load too (the findings and their texts, findings.json). The copy shares the parent's
+memory copy-on-write, so it starts with every table and finding in place; what it sends back goes
+through an in-memory file (marshal). Anything that goes wrong in the copy yields no answer, and the
+caller then does that work itself: results and error messages are those of one process.
+"""
+
+from __future__ import annotations
+
+import gc
+import marshal
+import multiprocessing
+import os
+import signal
+import struct
+import sys
+import tempfile
+import threading
+from typing import Any, Callable
+
+_LENGTH = struct.Struct("<Q")
+
+
+def can_fork() -> bool:
+    """Linux (fork is what makes the copy cheap), two cores or more, and no other thread running (a
+    thread's locks would be copied held)."""
+    return (sys.platform.startswith("linux") and (os.cpu_count() or 1) >= 2
+            and threading.active_count() == 1)
+
+
+class Forked:
+    """work(send) run in a forked child from now on; answer() waits for it. Each value the work passes
+    to send() must be one marshal can write (None, bool, numbers, str, bytes, and lists, tuples and
+    dicts of them); answer() returns them in order."""
+
+    @classmethod
+    def start(cls, work: Callable[[Callable[[Any], None]], None]) -> Forked | None:
+        """None where forking is not possible here (the caller does the work itself)."""
+        if not can_fork():
+            return None
+        try:
+            return cls(work)
+        except OSError:
+            return None
+
+    def __init__(self, work: Callable[[Callable[[Any], None]], None]):
+        self._answers = _answer_file()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(self._answers)
+            raise
+        if pid == 0:  # the child: never returns
+            _child(work, self._answers)
+        self._pid: int | None = pid
+
+    def answer(self) -> tuple[bool, list[Any]]:
+        """(True, the values sent), or (False, those read before the failure) when the child failed."""
+        assert self._pid is not None, "answered already"
+        try:
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = None
+            data = _read_all(self._answers)
+        finally:
+            os.close(self._answers)
+        values: list[Any] = []
+        view = memoryview(data)
+        at = 0
+        try:
+            while at < len(data):
+                (length,) = _LENGTH.unpack_from(view, at)
+                at += _LENGTH.size
+                if at + length > len(data):
+                    break
+                values.append(marshal.loads(view[at:at + length]))
+                at += length
+        except (EOFError, ValueError, TypeError, struct.error):
+            return False, values
+        return os.waitstatus_to_exitcode(status) == 0 and at == len(data), values
+
+    def close(self) -> None:
+        """Stop the child if it has not answered (the parent failed meanwhile)."""
+        if self._pid is not None:
+            os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+            os.close(self._answers)
+            self._pid = None
+
+
+def _answer_file() -> int:
+    """An anonymous file in memory for the child's answers (a pipe would block the child at 64 KB
+    until the parent is free to read)."""
+    try:
+        return os.memfd_create("dr-audit-answers", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        handle = tempfile.TemporaryFile()
+        return os.dup(handle.fileno())
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, size, 0) if size else b""
+    while len(data) < size:  # pread may return less than asked for large sizes
+        data += os.pread(fd, size - len(data), len(data))
+    return data
+
+
+def _child(work: Callable[[Callable[[Any], None]], None], answers: int) -> None:
+    # No collection here: it would walk (and so copy) every page of the parent's millions of objects.
+    gc.disable()
+    code = 1
+    try:
+        def send(value: Any) -> None:
+            data = marshal.dumps(value)
+            os.write(answers, _LENGTH.pack(len(data)))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(answers, view):]
+
+        work(send)
+        code = 0
+    except BaseException:  # noqa: BLE001 - the parent does the work itself and reports what fails
+        pass
+    finally:
+        os._exit(code)  # no exit handlers, no flushing of the parent's buffered output
+
+
+def shared_work(count: int, do: Callable[[int], Any]) -> list[Any]:
+    """[do(0), ..., do(count - 1)], computed by this process from the front and a forked copy from the
+    back until they meet, so that the two halves need not cost the same. Without a copy (see can_fork),
+    or for what the copy claimed but did not answer, this process does the work itself."""
+    if count < 2 or not can_fork():
+        return [do(item) for item in range(count)]
+    context = multiprocessing.get_context("fork")
+    try:
+        lock = context.Lock()
+        ends = context.RawArray("q", [0, count])  # the next item from the front; the first claimed from the back
+    except OSError:  # no shared memory for the semaphore (a container without /dev/shm)
+        return [do(item) for item in range(count)]
+
+    def claim(front: bool) -> int | None:
+        with lock:
+            if ends[0] >= ends[1]:
+                return None
+            if front:
+                ends[0] += 1
+                return ends[0] - 1
+            ends[1] -= 1
+            return ends[1]
+
+    def from_back(send: Callable[[Any], None]) -> None:
+        while (item := claim(front=False)) is not None:
+            send(do(item))
+
+    helper = Forked.start(from_back)
+    results: list[Any] = []
+    try:
+        while (item := claim(front=True)) is not None:
+            results.append(do(item))
+        theirs = helper.answer()[1] if helper is not None else []
+    finally:
+        if helper is not None:
+            helper.close()
+    # What the copy answered is the last items, from the end; anything in between it claimed and did not
+    # answer is done here.
+    done = count - len(theirs)
+    return results + [do(item) for item in range(len(results), done)] + theirs[::-1]
