@@ -16,7 +16,8 @@ import struct
 import sys
 import tempfile
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _LENGTH = struct.Struct("<Q")
 
@@ -93,8 +94,8 @@ def _answer_file() -> int:
     try:
         return os.memfd_create("dr-audit-answers", os.MFD_CLOEXEC)
     except (AttributeError, OSError):
-        handle = tempfile.TemporaryFile()
-        return os.dup(handle.fileno())
+        with tempfile.TemporaryFile() as handle:  # already unlinked: the duplicate keeps it alive
+            return os.dup(handle.fileno())
 
 
 def _read_all(fd: int) -> bytes:

@@ -1,5 +1,5 @@
-"""The garbage collector around the stages that make millions of long-lived objects (the snapshot's
-rows, the inventory's tables)."""
+"""A check's millions of long-lived objects (the snapshot's rows, the inventory's tables, the findings):
+kept out of the garbage collector's scans while they live, and not freed one by one at exit."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import gc
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, NoReturn
+from typing import NoReturn
 
 # Tracked objects made with collection off above which they are frozen rather than scanned.
 FREEZE_ABOVE = 100_000
