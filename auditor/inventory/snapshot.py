@@ -13,9 +13,10 @@ cannot take as it comes (a whole-document format, a line only the standard json 
 error) goes through the whole-document reader below, which also words every error message.
 
 A large file is read on both cores: a thread reads and gunzips ahead in chunks cut at line ends, and
-past the first KEEP_ROWS rows every other chunk is parsed and extracted by a forked helper process
-(_Helper), whose results join the main process's in file order. A chunk the helper could not parse,
-or one that repeats a resource seen earlier, is parsed by the main process itself.
+past the first KEEP_ROWS rows each chunk is parsed and extracted apart, by a forked helper process
+(_Helper) whenever it is free and by the main process otherwise; the extractions join in file order.
+A chunk the helper could not parse, or one that repeats a resource seen earlier, is parsed by the
+main process again as it joins.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import queue
 import sys
 import threading
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from auditor.errors import InputError
+from auditor.heap import long_lived
 from auditor.inventory.rows import Extractor
 
 METADATA_KEY = "dr_audit_snapshot"
@@ -94,35 +97,46 @@ class _Chunks:
     """A JSON Lines stream in large chunks cut at line ends (b"\\n" only, as the whole-document reader
     splits), read and gunzipped in a thread ahead of the parse (zlib and the CRC release the GIL).
 
-    With a helper process, once `share()` is called, every other chunk is also sent to the helper to
-    parse: those come out as (True, chunk), the others as (False, chunk), in file order."""
+    With a helper process, once `share()` is called, a chunk goes to the helper whenever it has nothing
+    to do, and to this process otherwise: those come out as (True, chunk), the others as (False, chunk),
+    in file order. At most AHEAD chunks wait for this process; when that many do, the first of the two
+    to be free takes the next one."""
+
+    AHEAD = 4
 
     def __init__(self, stream: BinaryIO, helper: _Helper | None = None):
         self._stream = stream
         self._helper = helper
         self._shared = threading.Event()
         self._stop = threading.Event()
-        self._ready: queue.Queue[tuple[bool, bytes] | BaseException | None] = queue.Queue(maxsize=4)
+        self._ready: queue.SimpleQueue[tuple[bool, bytes] | BaseException | None] = queue.SimpleQueue()
+        self._slots = threading.Semaphore(self.AHEAD)
         self._thread = threading.Thread(target=self._read, name="dr-audit-read", daemon=True)
         self._thread.start()
 
     def share(self) -> None:
         self._shared.set()
 
-    def _put(self, item: tuple[bool, bytes] | BaseException | None) -> bool:
+    def _place(self, chunk: bytes) -> bool | None:
+        """True when the helper took the chunk, False when a place here did, None when stopping."""
+        sharing = self._helper is not None and self._shared.is_set()
         while not self._stop.is_set():
-            try:
-                self._ready.put(item, timeout=0.1)
+            if sharing and self._helper.backlog() < 2 and self._helper.send(chunk):
                 return True
-            except queue.Full:
-                continue
-        return False
+            if self._slots.acquire(timeout=0.002 if sharing else 0.1):
+                return False
+        return None
+
+    def _hand_over(self, chunk: bytes) -> bool:
+        shared = self._place(chunk)
+        if shared is not None:
+            self._ready.put((shared, chunk))
+        return shared is not None
 
     def _read(self) -> None:
         try:
             rest = b""
             first = True
-            turn = False
             while data := self._stream.read(_CHUNK):
                 if first:
                     data = data[3:] if data.startswith(_BOM) else data
@@ -132,17 +146,13 @@ class _Chunks:
                     rest += data
                     continue
                 chunk, rest = rest + data[:cut + 1], data[cut + 1:]
-                shared = False
-                if self._helper is not None and self._shared.is_set():
-                    turn = not turn
-                    shared = turn and self._helper.send(chunk)
-                if not self._put((shared, chunk)):
+                if not self._hand_over(chunk):
                     return
-            if rest:
-                self._put((False, rest))
-            self._put(None)
+            if rest and not self._hand_over(rest):
+                return
+            self._ready.put(None)
         except BaseException as exc:  # noqa: BLE001 - handed to the parsing thread, which raises it
-            self._put(exc)
+            self._ready.put(exc)
         finally:
             if self._helper is not None:
                 self._helper.send(b"")  # no more chunks
@@ -151,6 +161,8 @@ class _Chunks:
         while (item := self._ready.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
+            if not item[0]:
+                self._slots.release()
             yield item
 
     def close(self) -> None:
@@ -176,7 +188,7 @@ def _numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
 
 class _Helper:
     """A forked process that parses and extracts the chunks it is sent (see _extract_lines) and answers
-    each with its result (marshal), in order: the second core parses half of a large snapshot. Anything
+    each with its result (marshal), in order: the second core parses part of a large snapshot. Anything
     it cannot do (a bad line, any error, its death) it leaves to the main process, which then parses
     that chunk itself and words every error as always."""
 
@@ -197,42 +209,81 @@ class _Helper:
         context = multiprocessing.get_context("fork")
         chunks_in, self._chunks = context.Pipe(duplex=False)
         self._results, results_out = context.Pipe(duplex=False)
-        self._process = context.Process(target=_helper_main, args=(chunks_in, results_out, self._chunks, self._results),
+        self._sent = 0
+        self._done = context.RawValue("q", 0)  # chunks the helper has finished, counted by the helper
+        self._process = context.Process(target=_helper_main,
+                                        args=(chunks_in, results_out, self._done, self._chunks, self._results),
                                         name="dr-audit-parse", daemon=True)
         self._process.start()
         chunks_in.close()
         results_out.close()
         self._alive = True
+        # Answers are read as soon as they come, so that the helper never waits for this process to be
+        # free before it takes its next chunk; None marks the end (the helper is gone).
+        self._answers: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._receiver = threading.Thread(target=self._receive, name="dr-audit-answers", daemon=True)
+        self._receiver.start()
+        # Chunks are written to the helper by a thread of their own: a 4 MB write waits until the helper
+        # reads it, and the reader must not wait with it.
+        self._outbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send, name="dr-audit-chunks", daemon=True)
+        self._sender.start()
 
-    def send(self, chunk: bytes) -> bool:
-        if not self._alive:
-            return False
+    def _receive(self) -> None:
         try:
-            self._chunks.send_bytes(chunk)
-            return True
-        except (OSError, ValueError):
-            self._alive = False
-            return False
-
-    def result(self) -> bytes:
-        """The helper's answer for the oldest chunk sent; b"" when it could not parse it."""
-        try:
-            return self._results.recv_bytes()
+            while True:
+                self._answers.put(self._results.recv_bytes())
         except (OSError, EOFError, ValueError):
             self._alive = False
+            self._answers.put(None)
+
+    def _send(self) -> None:
+        try:
+            while chunk := self._outbox.get():
+                self._chunks.send_bytes(chunk)
+        except (OSError, ValueError):
+            self._alive = False
+        finally:
+            self._chunks.close()  # the helper ends at the end of its input, which ends the receiver
+
+    def send(self, chunk: bytes) -> bool:
+        """Queue a chunk for the helper (b"": no more chunks); False when the helper is gone."""
+        if not self._alive:
+            return False
+        self._outbox.put(chunk)
+        self._sent += 1 if chunk else 0
+        return True
+
+    def backlog(self) -> int:
+        """Chunks sent that the helper has not finished yet."""
+        return self._sent - self._done.value
+
+    def ready(self) -> bool:
+        """Whether result() has an answer without waiting."""
+        return not self._answers.empty()
+
+    def result(self) -> bytes:
+        """The helper's answer for the oldest chunk sent and not yet answered here; b"" when it could not
+        parse it (or is gone)."""
+        answer = self._answers.get()
+        if answer is None:
+            self._answers.put(None)  # and for every later call
             return b""
+        return answer
 
     def close(self) -> None:
         self._alive = False
-        self._chunks.close()
-        self._results.close()
+        self._outbox.put(b"")
+        self._sender.join()
         self._process.join(timeout=5)
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
+        self._receiver.join()
+        self._results.close()
 
 
-def _helper_main(chunks: Any, results: Any, *inherited: Any) -> None:
+def _helper_main(chunks: Any, results: Any, done: Any, *inherited: Any) -> None:
     for end in inherited:  # the parent's ends: without closing them, a dead parent would never be noticed
         end.close()
     gc.disable()
@@ -243,6 +294,7 @@ def _helper_main(chunks: Any, results: Any, *inherited: Any) -> None:
                 answer = marshal.dumps((*_extract_lines(data.split(b"\n"), extractor.add), extractor.parts()))
             except Exception:  # noqa: BLE001 - the main process parses this chunk itself
                 answer = b""
+            done.value += 1
             results.send_bytes(answer)
     except (EOFError, OSError):
         pass
@@ -297,32 +349,79 @@ def _extract_lines(lines: list[bytes], add: Callable[[dict[str, Any]], None] | N
     return count, entries, failed
 
 
+_PENDING = 8  # chunks extracted apart and not yet merged, at most (the oldest waits for the helper)
+
+
+def _extracted_apart(chunk: bytes) -> tuple[Any, ...]:
+    """A chunk's rows extracted into an Extractor of their own: (rows, metadata entries, failed, Extractor)."""
+    extractor = Extractor()
+    return (*_extract_lines(chunk.split(b"\n"), extractor.add), extractor)
+
+
+def _settled(entry: tuple[bytes, tuple[Any, ...] | None], helper: _Helper | None) -> tuple[bytes, tuple[Any, ...] | None]:
+    """A pending chunk with its extraction: the helper's answer for a chunk it took (None when it had none)."""
+    chunk, part = entry
+    if part is None and helper is not None:
+        answer = helper.result()
+        if answer:
+            added, entries, failed, parts = marshal.loads(answer)
+            part = (added, entries, failed, Extractor.from_parts(parts))
+    return chunk, part
+
+
+class _Merged:
+    """What the chunks read so far add up to: the extractor (None once a row failed it: build_inventory
+    meets that row again and reports it), the row count and the metadata."""
+
+    def __init__(self) -> None:
+        self.extractor: Extractor | None = None
+        self.count = 0
+        self.metadata: dict[str, Any] = {}
+
+    def take(self, added: int, entries: list[Any], failed: bool) -> None:
+        self.count += added
+        for entry in entries:
+            self.metadata.update(entry)  # later metadata lines (e.g. a trailer with incomplete scopes) win
+        if failed:
+            self.extractor = None
+
+    def merge(self, chunk: bytes, part: tuple[Any, ...] | None) -> None:
+        """The next chunk in file order, with its rows extracted apart (None: not extracted). A chunk that
+        repeats a resource seen earlier is extracted here again, so that the first copy wins."""
+        if part is not None:
+            added, entries, failed, later = part
+            if self.extractor is None or self.extractor.disjoint(later):
+                if self.extractor is not None and not failed:
+                    self.extractor.absorb(later)
+                self.take(added, entries, failed)
+                return
+        extractor = self.extractor
+        self.take(*_extract_lines(chunk.split(b"\n"), extractor.add if extractor is not None else None))
+
+
 def _read_json_lines(handle: BinaryIO, path: Path, name: str) -> Snapshot | None:
     """JSON Lines, streamed. None when the file is empty or holds one JSON document (the whole file on
     one line), which the whole-document rules read."""
     rows: list[dict[str, Any]] | None = []  # until KEEP_ROWS; then the extractor takes the rows as they come
-    extractor: Extractor | None = None
-    count = 0
-    metadata: dict[str, Any] = {}
+    merged = _Merged()
     first_line: bytes | None = None  # the file's first value: JSON Lines only once a second one follows
     first: Any = None
     second = False
-    collecting = gc.isenabled()
-    gc.disable()  # millions of parsed objects that all survive: generational collection only costs time
-    helper = _Helper.start(handle)  # forked before any thread starts
-    chunks = _Chunks(_open_stream(handle), helper)
-    try:
-        for shared, chunk in chunks:
-            answer = helper.result() if shared and helper is not None else b""
-            if answer:
-                added, entries, failed, parts = marshal.loads(answer)
-                later = Extractor.from_parts(parts)
-                if extractor is None or extractor.disjoint(later):
-                    if extractor is not None:
-                        extractor.absorb(later)
-                else:
-                    answer = b""  # a resource seen in an earlier chunk: parse the chunk here
-            if not answer:
+    # Once the extractor takes over, each chunk is extracted apart (here or by the helper) and merged in
+    # file order: this process never waits for the helper's chunk before it parses its own.
+    pending: deque[tuple[bytes, tuple[Any, ...] | None]] = deque()
+    # Millions of parsed objects that all survive: generational collection would only cost time.
+    with long_lived():
+        helper = _Helper.start(handle)  # forked before any thread starts
+        chunks = _Chunks(_open_stream(handle), helper)
+        try:
+            for shared, chunk in chunks:
+                if rows is None:
+                    pending.append((chunk, None) if shared else (chunk, _extracted_apart(chunk)))
+                    while pending and (pending[0][1] is not None or helper is None or helper.ready()
+                                       or len(pending) > _PENDING):
+                        merged.merge(*_settled(pending.popleft(), helper))
+                    continue
                 lines = chunk.split(b"\n")
                 if first_line is None:
                     start = next((i for i, line in enumerate(lines) if line.strip()), None)
@@ -335,23 +434,18 @@ def _read_json_lines(handle: BinaryIO, path: Path, name: str) -> Snapshot | None
                         continue
                     second = True
                     lines.insert(0, first_line)
-                add = rows.append if rows is not None else extractor.add if extractor is not None else None
-                added, entries, failed = _extract_lines(lines, add)
-            count += added
-            for entry in entries:
-                metadata.update(entry)  # later metadata lines (e.g. a trailer with incomplete scopes) win
-            if failed:
-                extractor = None  # build_inventory meets the failing row again and reports it
-            if rows is not None and len(rows) > KEEP_ROWS:
-                extractor = _extract(Extractor(), rows)
-                rows = None
-                chunks.share()
-    finally:
-        chunks.close()
-        if helper is not None:
-            helper.close()
-        if collecting:
-            gc.enable()
+                merged.take(*_extract_lines(lines, rows.append))
+                if len(rows) > KEEP_ROWS:
+                    merged.extractor = _extract(Extractor(), rows)
+                    rows = None
+                    chunks.share()
+            while pending:
+                merged.merge(*_settled(pending.popleft(), helper))
+        finally:
+            chunks.close()
+            if helper is not None:
+                helper.close()
+    extractor, count, metadata = merged.extractor, merged.count, merged.metadata
     if first_line is None:
         return None
     if not second:
