@@ -31,6 +31,8 @@ SNAPSHOT_MATRIX = [
     ("binary file", bytes(range(256)) * 4, 2, "is not"),
     ("broken gzip", gzip.compress(_json(VM))[:-12], 2, "not a valid gzip file"),
     ("gzip of garbage", gzip.compress(b"\x00\x01garbage"), 2, "is not JSON"),
+    ("gzip with a corrupt deflate block", (lambda packed: packed[:20] + b"\xff" * 16 + packed[36:])(
+        gzip.compress(b"\n".join(json.dumps(r).encode() for r in VM * 20))), 2, "not a valid gzip file"),
     ("truncated JSON array", _json(VM)[:-40], 2, "is not valid JSON at line 1"),
     ("truncated JSON Lines", b"\n".join(json.dumps(r).encode() for r in VM)[:-10], 2, "line 2 is not valid JSON"),
     ("row without id", _json([VM[0], {"type": "microsoft.compute/disks"}]), 2, "row 2 has no 'id'"),

@@ -40,6 +40,12 @@ from typing import Any, BinaryIO
 
 import orjson
 
+try:  # ISA-L's gzip: the same format and checks (CRC, length) in a quarter of zlib's time (1.7 GB at 1M rows)
+    from isal.igzip import IGzipFile as _GzipFile
+    from isal.isal_zlib import error as _InflateError
+except ImportError:  # pragma: no cover - a platform without its wheels
+    _GzipFile, _InflateError = gzip.GzipFile, zlib.error
+
 from auditor.errors import InputError
 from auditor.heap import long_lived
 from auditor.inventory.rows import Extractor
@@ -70,8 +76,8 @@ def read_snapshot(path: str | Path) -> Snapshot:
     with handle:
         try:
             snapshot = _read_json_lines(handle, path, name)
-        except (_NotStreamable, OSError, EOFError, zlib.error):
-            snapshot = None
+        except (_NotStreamable, OSError, EOFError, zlib.error, _InflateError):
+            snapshot = None  # the whole-document reader reads it again and words the error
     return snapshot if snapshot is not None else _read_whole(path, name)
 
 
@@ -90,7 +96,7 @@ class _NotStreamable(Exception):
 def _open_stream(handle: BinaryIO) -> BinaryIO:
     head = handle.read(2)
     handle.seek(0)
-    return gzip.GzipFile(fileobj=handle, mode="rb") if head == _GZIP_MAGIC else handle
+    return _GzipFile(fileobj=handle, mode="rb") if head == _GZIP_MAGIC else handle
 
 
 class _Chunks:
@@ -217,6 +223,8 @@ class _Helper:
         self._process.start()
         chunks_in.close()
         results_out.close()
+        for end in (self._chunks, self._results):
+            _widen(end.fileno())
         self._alive = True
         # Answers are read as soon as they come, so that the helper never waits for this process to be
         # free before it takes its next chunk; None marks the end (the helper is gone).
@@ -281,6 +289,17 @@ class _Helper:
             self._process.join()
         self._receiver.join()
         self._results.close()
+
+
+def _widen(pipe: int) -> None:
+    """A pipe buffer of 1 MB instead of 64 KB where Linux allows it: a 4 MB chunk then crosses in four
+    reads, not sixty-four, each of which waits for the reading thread to get the GIL."""
+    try:
+        import fcntl  # Linux only, as the helper is
+
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, 1 << 20)
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 def _helper_main(chunks: Any, results: Any, done: Any, *inherited: Any) -> None:
