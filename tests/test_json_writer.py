@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor import forked
 from auditor.pipeline import AuditOptions, audit, write_atomically
 from auditor.report import json_writer
 from auditor.report.json_writer import render_json, write_json
@@ -122,18 +121,3 @@ def test_the_demo_report_is_written_as_json_dumps_writes_it(tmp_path):
 
     outcome = audit(read_snapshot(demo_estate()), AuditOptions(out_dir=tmp_path, formats=("json",), fail_on="never"))
     assert (tmp_path / "findings.json").read_bytes() == reference(outcome.report)
-
-
-@pytest.mark.skipif(not forked.can_fork(), reason="the check runs apart only where forking is used")
-@pytest.mark.parametrize("odd", [None, 1e-05, float("nan"), 1e16, {1: "non-string key"}])
-def test_a_large_document_checked_by_a_second_process_is_still_written_as_json_dumps_writes_it(odd, monkeypatch):
-    monkeypatch.setattr(json_writer, "CHECK_APART", 10)
-    monkeypatch.setattr(json_writer, "BATCH", 3)
-    checked_here = []
-    check = json_writer._orjson_spells_like_json
-    monkeypatch.setattr(json_writer, "_orjson_spells_like_json", lambda value: checked_here.append(1) or check(value))
-    findings = [{"id": str(number), "rank_score": 10.5 + number, "evidence": {"size_gb": number}} for number in range(40)]
-    findings[37]["evidence"]["size_gb"] = odd  # the odd value late in the list, after pieces were written
-    document = {"tool": {"name": "dr-audit"}, "findings": findings, "unknown": []}
-    assert written(document) == reference(document)
-    assert checked_here == []  # the second process checked it

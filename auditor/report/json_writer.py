@@ -5,10 +5,9 @@ json.dumps with indent runs json's pure-Python encoder (11 s and a 600 MB string
 findings); orjson writes the same text in a fraction of that, a thousand list items at a time
 straight to the file. The two agree on everything a findings document holds except some floats:
 orjson spells 1e-05 as 0.00001 and 1e+16 as 1e16, and writes NaN and Infinity as null. Each piece
-is checked for those before orjson writes it (in a large document, by a forked copy of the process
-while this one writes); a document with such a float, or with anything orjson refuses (a non-string
-key, an integer beyond 64 bits, a lone surrogate, deep nesting), is rewritten from its start by
-json.dumps, as before.
+is checked for those before orjson writes it; a document with such a float, or with anything orjson
+refuses (a non-string key, an integer beyond 64 bits, a lone surrogate, deep nesting), is rewritten
+from its start by json.dumps, as before.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ import json
 from typing import Any, BinaryIO, Callable
 
 import orjson
-
-from auditor.forked import Forked
 
 # List items per orjson call when a top-level list is written in pieces: big enough that the calls
 # cost nothing, small enough that no piece is large.
@@ -39,56 +36,30 @@ def write_json(document: Any, handle: BinaryIO) -> None:
     """Write the document's JSON text to a binary file opened for writing (and seekable: a document
     that orjson turns out not to write the way json does is rewritten from where it started)."""
     start = handle.tell()
-    # A large document is checked by a forked copy of this process while this one writes it (the
-    # check walks every value: a second at 100,000 findings); a small one piece by piece.
-    checker = Forked.start(_check_apart(document)) if _items(document) >= CHECK_APART else None
     try:
-        try:
-            _write_orjson(document, handle.write, checked=checker is None)
-            if checker is None or checker.answer() == (True, [True]):
-                return
-        except (_NotAsJson, orjson.JSONEncodeError):
-            pass
-    finally:
-        if checker is not None:
-            checker.close()
-    handle.seek(start)
-    handle.truncate()
+        _write_orjson(document, handle.write)
+        return
+    except (_NotAsJson, orjson.JSONEncodeError):
+        handle.seek(start)
+        handle.truncate()
     handle.write((json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-
-
-# From this many items in the document's top-level lists on, the check runs in a forked copy.
-CHECK_APART = 20_000
-
-
-def _items(document: Any) -> int:
-    if document.__class__ is dict:
-        return sum(len(value) for value in document.values() if value.__class__ is list)
-    return len(document) if document.__class__ is list else 0
-
-
-def _check_apart(document: Any) -> Callable[[Callable[[Any], None]], None]:
-    def check(send: Callable[[Any], None]) -> None:
-        send(_orjson_spells_like_json(document))
-    return check
 
 
 class _NotAsJson(Exception):
     """A value orjson would not write as json.dumps does."""
 
 
-def _dumps(value: Any, checked: bool = True) -> bytes:
+def _dumps(value: Any) -> bytes:
     # Each piece is checked just before orjson writes it, while its objects are still in the CPU's
     # caches (checking the whole document first costs a third more).
-    if checked and not _orjson_spells_like_json(value):
+    if not _orjson_spells_like_json(value):
         raise _NotAsJson()
     return orjson.dumps(value, option=orjson.OPT_INDENT_2)
 
 
-def _write_orjson(document: Any, write: Callable[[bytes], Any], checked: bool) -> None:
-    """orjson's text of the document; with `checked`, each piece is checked first (see _dumps)."""
+def _write_orjson(document: Any, write: Callable[[bytes], Any]) -> None:
     if document.__class__ is not dict or not document:
-        write(_dumps(document, checked) + b"\n")
+        write(_dumps(document) + b"\n")
         return
     separator = b"{\n  "
     for key, value in document.items():
@@ -97,18 +68,18 @@ def _write_orjson(document: Any, write: Callable[[bytes], Any], checked: bool) -
         write(separator + orjson.dumps(key) + b": ")
         separator = b",\n  "
         if value.__class__ is list and len(value) > BATCH:
-            _write_list(value, write, checked)
+            _write_list(value, write)
         else:
-            write(_dumps(value, checked).replace(b"\n", b"\n  "))
+            write(_dumps(value).replace(b"\n", b"\n  "))
     write(b"\n}\n")
 
 
-def _write_list(items: list[Any], write: Callable[[bytes], Any], checked: bool) -> None:
+def _write_list(items: list[Any], write: Callable[[bytes], Any]) -> None:
     """A list one level in, in batches: each batch as orjson indents it at the top level, without its
     brackets and one level deeper."""
     write(b"[")
     for first in range(0, len(items), BATCH):
-        text = _dumps(items[first:first + BATCH], checked)
+        text = _dumps(items[first:first + BATCH])
         # "[\n  item,\n  item\n]" → "\n    item,\n    item": newlines in JSON text are all indentation.
         body = text[1:-2].replace(b"\n", b"\n  ")
         write(body if first == 0 else b"," + body)
