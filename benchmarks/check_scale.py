@@ -37,15 +37,50 @@ BARE_JSON = "import gzip, json, sys\nfor line in gzip.open(sys.argv[1]): json.lo
 BARE_ORJSON = "import gzip, orjson, sys\nfor line in gzip.open(sys.argv[1]): orjson.loads(line)"
 
 
-def run_measured(command: list[str]) -> tuple[int, float, float, str]:
-    """Exit code, wall seconds, peak RSS in MB (the child's own, from wait4) and stdout."""
+def tree_pss(root: int) -> float:
+    """MB of memory the process `root` and its descendants hold, each shared page counted once (the sum
+    of their proportional set sizes): what forked copies add, which no single process's RSS shows."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, grown = {root}, True
+    while grown:
+        grown = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grown = True
+    total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                total += sum(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+        except (OSError, ValueError):
+            continue
+    return total / 1024
+
+
+def run_measured(command: list[str]) -> tuple[int, float, float, str, float]:
+    """Exit code, wall seconds, peak RSS in MB (the largest of the command and the processes it forked,
+    from wait4), stdout, and the peak of the process tree's memory (tree_pss, sampled every 0.25 s)."""
+    peak = 0.0
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(process.pid, 0)
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, tree_pss(process.pid))
+            time.sleep(0.25)
         seconds = time.perf_counter() - started
         out.seek(0)
-        return os.waitstatus_to_exitcode(status), seconds, usage.ru_maxrss / 1024, out.read().decode()
+        return os.waitstatus_to_exitcode(status), seconds, usage.ru_maxrss / 1024, out.read().decode(), peak
 
 
 def stages(path: Path) -> None:
@@ -53,6 +88,7 @@ def stages(path: Path) -> None:
     clock = time.perf_counter
     started = clock()
     from auditor.engine.run import run_rules
+    from auditor.heap import long_lived
     from auditor.inventory.snapshot import read_snapshot
     from auditor.inventory.tables import build_inventory
     from auditor.pipeline import FILE_NAMES, load_rules, parse_as_of, render_format, write_atomically
@@ -62,34 +98,37 @@ def stages(path: Path) -> None:
     moment = clock()
     snapshot = read_snapshot(path)
     marks.append(("load", clock() - moment))
-    moment = clock()
-    rules = load_rules()
-    marks.append(("catalog", clock() - moment))
-    as_of = parse_as_of(snapshot.captured_at)
-    moment = clock()
-    inventory = build_inventory(snapshot.rows, as_of=as_of)
-    marks.append(("inventory", clock() - moment))
-    moment = clock()
-    results = run_rules(inventory, rules)
-    marks.append(("rules", clock() - moment))
-    moment = clock()
-    report = build_findings(snapshot=snapshot, inventory=inventory, results=results, as_of=as_of)
-    marks.append(("findings", clock() - moment))
-    moment = clock()
-    with tempfile.TemporaryDirectory() as out:
-        rendered = {fmt: render_format(fmt, report, rules) for fmt in ("html", "json")}  # as audit() does
-        write_atomically(Path(out), {FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
-    marks.append(("reports", clock() - moment))
+    with long_lived():  # as audit() runs every stage after the load
+        moment = clock()
+        rules = load_rules()
+        marks.append(("catalog", clock() - moment))
+        as_of = parse_as_of(snapshot.captured_at)
+        moment = clock()
+        inventory = build_inventory(snapshot.rows, as_of=as_of)
+        marks.append(("inventory", clock() - moment))
+        moment = clock()
+        results = run_rules(inventory, rules)
+        marks.append(("rules", clock() - moment))
+        moment = clock()
+        report = build_findings(snapshot=snapshot, inventory=inventory, results=results, as_of=as_of)
+        marks.append(("findings", clock() - moment))
+        del inventory, results  # as audit() does
+        moment = clock()
+        with tempfile.TemporaryDirectory() as out:
+            rendered = {fmt: render_format(fmt, report, rules) for fmt in ("html", "json")}  # as audit() does
+            write_atomically(Path(out), {FILE_NAMES[fmt]: text for fmt, text in rendered.items()})
+        marks.append(("reports", clock() - moment))
     for name, seconds in marks:
         print(f"{name} {seconds:.3f}")
     print(f"findings_count {len(report['findings'])}")
     print(f"unknown_count {len(report['unknown'])}")
 
 
-def median_run(command: list[str], runs: int) -> tuple[float, float, str]:
+def median_run(command: list[str], runs: int) -> tuple[float, float, str, float]:
+    """Median wall seconds, largest peak RSS, the median run's stdout, largest peak memory in use."""
     measured = [run_measured(command) for _ in range(runs)]
     middle = sorted(measured, key=lambda item: item[1])[len(measured) // 2]
-    return middle[1], max(item[2] for item in measured), middle[3]
+    return middle[1], max(item[2] for item in measured), middle[3], max(item[4] for item in measured)
 
 
 def main() -> None:
@@ -109,28 +148,28 @@ def main() -> None:
           f"median of {args.runs} run(s)")
     header = ("| rows | gzip MB | bare parse json | bare parse orjson | check end to end | check / json parse | "
               "check / orjson parse | load | inventory | rules | findings | reports | rules / load | findings | "
-              "peak RSS check | peak RSS json parse |")
+              "peak RSS check | peak memory of check and its forks | peak RSS json parse |")
     print(header)
     print("|" + "---:|" * (header.count("|") - 1))
     for rows in args.rows:
         estate = args.work / f"estate-{rows}.jsonl.gz"
         if not estate.exists():
             write_estate(estate, rows)
-        json_seconds, json_rss, _ = median_run([sys.executable, "-c", BARE_JSON, str(estate)], args.runs)
-        orjson_seconds, _, _ = median_run([sys.executable, "-c", BARE_ORJSON, str(estate)], args.runs)
+        json_seconds, json_rss, _, _ = median_run([sys.executable, "-c", BARE_JSON, str(estate)], args.runs)
+        orjson_seconds, _, _, _ = median_run([sys.executable, "-c", BARE_ORJSON, str(estate)], args.runs)
         with tempfile.TemporaryDirectory() as out:
             check = [sys.executable, "-m", "auditor.cli", "check", "--snapshot", str(estate), "--out", out]
-            check_seconds, check_rss, _ = median_run(check, args.runs)
+            check_seconds, check_rss, _, check_memory = median_run(check, args.runs)
         stage_runs = []
         for _ in range(args.runs):
-            _, _, _, text = run_measured([sys.executable, str(Path(__file__).resolve()), "--stages", str(estate)])
+            _, _, _, text, _ = run_measured([sys.executable, str(Path(__file__).resolve()), "--stages", str(estate)])
             stage_runs.append(dict((line.split()[0], float(line.split()[1])) for line in text.splitlines()))
         stage = {key: statistics.median(run[key] for run in stage_runs) for key in stage_runs[0]}
         print(f"| {rows:,} | {estate.stat().st_size / 1e6:.1f} | {json_seconds:.2f} s | {orjson_seconds:.2f} s | "
               f"{check_seconds:.2f} s | {check_seconds / json_seconds:.2f}x | {check_seconds / orjson_seconds:.2f}x | "
               f"{stage['load']:.2f} s | {stage['inventory']:.2f} s | {stage['rules']:.2f} s | "
               f"{stage['findings']:.2f} s | {stage['reports']:.2f} s | {stage['rules'] / stage['load']:.2f} | "
-              f"{int(stage['findings_count']):,} | {check_rss:,.0f} MB | {json_rss:,.0f} MB |", flush=True)
+              f"{int(stage['findings_count']):,} | {check_rss:,.0f} MB | {check_memory:,.0f} MB | {json_rss:,.0f} MB |", flush=True)
 
 
 if __name__ == "__main__":
