@@ -109,7 +109,7 @@ def _join_disks(inv: Inventory) -> None:
     attached = inv.tables["vm_disks"]
     disks = inv.tables["disks"]
     accounts = inv.tables["storage_accounts"]
-    disk_rows = _rows_in(disks["key"], attached["managed_disk_key"])
+    disk_rows = _rows_in(_rows_of_keys(inv, "disks").index, attached["managed_disk_key"])  # (reused by snapshots)
     account_rows = _rows_in(accounts["account_name"], attached["vhd_account"])
     joined = {
         "managed_disk_name": _take(disks["name"], disk_rows),
