@@ -58,26 +58,24 @@ class Forked:
     def answer(self) -> tuple[bool, list[Any]]:
         """(True, the values sent), or (False, those read before the failure) when the child failed."""
         assert self._pid is not None, "answered already"
+        values: list[Any] = []
         try:
             _, status = os.waitpid(self._pid, 0)
             self._pid = None
-            data = _read_all(self._answers)
+            # One value at a time: the answers are never held twice, as bytes and as objects.
+            size = os.fstat(self._answers).st_size
+            at = 0
+            while at + _LENGTH.size <= size:
+                (length,) = _LENGTH.unpack(_read_at(self._answers, _LENGTH.size, at))
+                if at + _LENGTH.size + length > size:
+                    break
+                values.append(marshal.loads(_read_at(self._answers, length, at + _LENGTH.size)))
+                at += _LENGTH.size + length
+        except (OSError, EOFError, ValueError, TypeError, struct.error):
+            return False, values
         finally:
             os.close(self._answers)
-        values: list[Any] = []
-        view = memoryview(data)
-        at = 0
-        try:
-            while at < len(data):
-                (length,) = _LENGTH.unpack_from(view, at)
-                at += _LENGTH.size
-                if at + length > len(data):
-                    break
-                values.append(marshal.loads(view[at:at + length]))
-                at += length
-        except (EOFError, ValueError, TypeError, struct.error):
-            return False, values
-        return os.waitstatus_to_exitcode(status) == 0 and at == len(data), values
+        return os.waitstatus_to_exitcode(status) == 0 and at == size, values
 
     def close(self) -> None:
         """Stop the child if it has not answered (the parent failed meanwhile)."""
@@ -98,11 +96,13 @@ def _answer_file() -> int:
             return os.dup(handle.fileno())
 
 
-def _read_all(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
-    data = os.pread(fd, size, 0) if size else b""
-    while len(data) < size:  # pread may return less than asked for large sizes
-        data += os.pread(fd, size - len(data), len(data))
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    data = os.pread(fd, size, offset)
+    while len(data) < size:  # pread may return less than asked
+        more = os.pread(fd, size - len(data), offset + len(data))
+        if not more:
+            raise EOFError("answer file ends early")
+        data += more
     return data
 
 
