@@ -1,8 +1,11 @@
 """Work done by a forked copy of this process, so that a large check keeps the second core busy after
-the snapshot load too (the findings and their texts, findings.json). The copy shares the parent's
-memory copy-on-write, so it starts with every table and finding in place; what it sends back goes
-through an in-memory file (marshal). Anything that goes wrong in the copy yields no answer, and the
-caller then does that work itself: results and error messages are those of one process.
+the snapshot load too (the findings and their texts). The copy shares the parent's memory
+copy-on-write, so it starts with every table in place; what it sends back goes through an in-memory
+file (marshal). Anything that goes wrong in the copy yields no answer, and the caller then does that
+work itself: results and error messages are those of one process.
+
+Copy-on-write is not free: every object either process reads has its reference count written, which
+copies its page. A copy that reads most of the heap (all findings, say) costs as much memory again.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ error) goes through the whole-document reader below, which also words every erro
 
 A large file is read on both cores: a thread reads and gunzips ahead in chunks cut at line ends, and
 past the first KEEP_ROWS rows each chunk is parsed and extracted apart, by a forked helper process
-(_Helper) whenever it is free and by the main process otherwise; the extractions join in file order.
+(_Helper) while it has fewer than two chunks to do and by the main process otherwise; the extractions
+join in file order.
 A chunk the helper could not parse, or one that repeats a resource seen earlier, is parsed by the
 main process again as it joins.
 """
@@ -103,8 +104,8 @@ class _Chunks:
     """A JSON Lines stream in large chunks cut at line ends (b"\\n" only, as the whole-document reader
     splits), read and gunzipped in a thread ahead of the parse (zlib and the CRC release the GIL).
 
-    With a helper process, once `share()` is called, a chunk goes to the helper whenever it has nothing
-    to do, and to this process otherwise: those come out as (True, chunk), the others as (False, chunk),
+    With a helper process, once `share()` is called, a chunk goes to the helper while it has fewer than
+    two to do (one in hand, one queued: it never waits), and to this process otherwise: those come out as (True, chunk), the others as (False, chunk),
     in file order. At most AHEAD chunks wait for this process; when that many do, the first of the two
     to be free takes the next one."""
 
