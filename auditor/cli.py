@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 from auditor import __version__
 from auditor.config import load_config
 from auditor.errors import InputError
-from auditor.heap import exit_now
+from auditor.heap import exit_now, hold_until_exit
 from auditor.inventory.snapshot import read_snapshot
 from auditor.pipeline import (AuditOptions, AuditOutcome, audit, load_rules, parse_as_of, parse_formats,
                               prepare)
@@ -373,6 +373,7 @@ def rule_text(rule: Any) -> str:
 
 
 def main() -> None:
+    hold_until_exit()
     try:
         code = app(standalone_mode=False)
     except InputError as exc:

@@ -15,7 +15,7 @@ from auditor.config import Config
 from auditor.engine.catalog import SEVERITIES, Rule, load_catalog
 from auditor.engine.run import run_rules
 from auditor.errors import InputError
-from auditor.heap import long_lived
+from auditor.heap import long_lived, release
 from auditor.inventory.snapshot import Snapshot
 from auditor.inventory.tables import build_inventory
 from auditor.report.baseline import Baseline, apply_baseline, load_baseline
@@ -121,7 +121,9 @@ def _audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
     inventory = build_inventory(snapshot.rows, options.config, as_of)
     results = run_rules(inventory, rules)
     report = build_findings(snapshot=snapshot, inventory=inventory, results=results, as_of=as_of)
-    # The tables and rule results (a gigabyte at a million rows) are done with: the reports reuse it.
+    # The tables and rule results (a gigabyte at a million rows) are done with: the reports reuse their
+    # memory, or, when the process ends right after (the command line), they are held until then.
+    release(inventory, results)
     del inventory, results
     if inputs.waivers is not None:
         apply_waivers(report, inputs.waivers, as_of, workload_tag=options.config.workload_tag)
