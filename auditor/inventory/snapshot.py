@@ -30,7 +30,6 @@ import marshal
 import multiprocessing
 import os
 import queue
-import sys
 import threading
 import zlib
 from collections import deque
@@ -48,6 +47,7 @@ except ImportError:  # pragma: no cover - a platform without its wheels
     _GzipFile, _InflateError = gzip.GzipFile, zlib.error
 
 from auditor.errors import InputError
+from auditor.forked import can_fork
 from auditor.heap import long_lived
 from auditor.inventory.rows import Extractor
 
@@ -204,13 +204,11 @@ class _Helper:
     @classmethod
     def start(cls, handle: BinaryIO) -> _Helper | None:
         try:
-            if os.fstat(handle.fileno()).st_size < cls.MIN_BYTES or (os.cpu_count() or 1) < 2:
+            if os.fstat(handle.fileno()).st_size < cls.MIN_BYTES:
                 return None
         except (OSError, ValueError, io.UnsupportedOperation):
             return None
-        if not sys.platform.startswith("linux"):  # fork is what makes the helper cheap; Linux only
-            return None
-        return cls()
+        return cls() if can_fork() else None  # the same rule as every other fork of a check
 
     def __init__(self) -> None:
         context = multiprocessing.get_context("fork")
