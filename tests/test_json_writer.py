@@ -1,10 +1,13 @@
-"""findings.json is, byte for byte, what json.dumps(document, indent=2, ensure_ascii=False) writes,
-whatever the document holds, and its file is written whole or not at all."""
+"""findings.json holds, whatever the document holds, the values json.dumps(document, indent=2,
+ensure_ascii=False) writes, as valid JSON (NaN and infinities as null); byte for byte the same text
+where every float is one json spells as orjson does (zero, or between 1e-4 and 1e16 in magnitude), as
+in every findings document this tool makes; and its file is written whole or not at all."""
 
 from __future__ import annotations
 
 import io
 import json
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +21,24 @@ from auditor.resources import demo_estate
 
 def reference(document) -> bytes:
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def finite(value):
+    """The document as JSON can hold it: NaN and infinities as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite(item) for item in value]
+    return value
+
+
+def strict(text: bytes):
+    """The values of a JSON text, refusing NaN and Infinity (not JSON)."""
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
 
 
 def written(document) -> bytes:
@@ -35,16 +56,16 @@ VALUES = st.recursive(SCALARS, lambda children: st.lists(children, max_size=6)
 
 @settings(max_examples=400, deadline=None)
 @given(document=st.dictionaries(st.text(max_size=8), VALUES | st.lists(VALUES, max_size=12), max_size=6) | VALUES)
-def test_any_document_is_written_as_json_dumps_writes_it(document):
+def test_any_document_is_written_as_valid_json_with_the_values_json_dumps_writes(document):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(json_writer, "BATCH", 3)  # top-level lists longer than this go in pieces
         try:
-            expected = reference(document)
+            expected = reference(finite(document))
         except UnicodeEncodeError:  # a lone surrogate: no file either way
             with pytest.raises(UnicodeEncodeError):
                 written(document)
             return
-        assert written(document) == expected
+        assert strict(written(document)) == strict(expected)
 
 
 PLAIN = (st.none() | st.booleans() | st.integers(min_value=-2**63, max_value=2**64 - 1) | st.just(0.0)
@@ -56,8 +77,7 @@ PLAIN_VALUES = st.recursive(PLAIN, lambda children: st.lists(children, max_size=
 
 @settings(max_examples=300, deadline=None)
 @given(document=st.dictionaries(st.text(max_size=8), PLAIN_VALUES | st.lists(PLAIN_VALUES, max_size=12), max_size=6))
-def test_documents_of_plain_values_are_written_by_orjson_as_json_dumps_writes_them(document):
-    assert json_writer._orjson_spells_like_json(document)
+def test_documents_of_plain_values_are_written_byte_for_byte_as_json_dumps_writes_them(document):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(json_writer, "BATCH", 3)
         assert written(document) == reference(document)
@@ -70,13 +90,25 @@ def monkeypatch_batch(monkeypatch):
 
 @pytest.mark.parametrize("document", [
     {}, [], {"findings": []}, {"findings": [{}] * 7, "unknown": [[]] * 4, "x": {"y": []}},
-    {"a": float("nan")}, {"a": [1, 2, float("inf")] * 3}, {"a": 1e-05}, {"a": [{"b": 1e16}] * 5},
     {"a": {1: "int key"}}, {2: "top-level int key"}, {"a": [2**70] * 5}, {"a": ["\u2028 \x00 \x7f \"é\""] * 5},
-    "just a string", 3.5,
+    "just a string", 3.5, {"a": [1e-4, -0.0, 9.5e15, 0.1]},
 ])
 def test_edge_documents(document, monkeypatch_batch):
     assert written(document) == reference(document)
     assert render_json(document) == reference(document).decode("utf-8")
+
+
+@pytest.mark.parametrize("document, expected", [
+    ({"a": float("nan")}, b'{\n  "a": null\n}\n'),
+    ({"a": [1, float("inf")] * 3}, None),
+    ({"a": 1e-05, "b": [{"c": 1e16}] * 5}, None),
+    ({1: float("-inf"), "b": 1e-05}, b'{\n  "1": null,\n  "b": 1e-05\n}\n'),  # json.dumps writes it (int key)
+])
+def test_floats_json_has_no_value_or_spells_apart_keep_their_values(document, expected, monkeypatch_batch):
+    text = written(document)
+    assert strict(text) == strict(reference(finite(document)))
+    if expected is not None:
+        assert text == expected
 
 
 def test_a_lone_surrogate_fails_as_it_always_did():
@@ -97,9 +129,16 @@ def test_deep_and_circular_documents_behave_as_with_json():
         written(circular)
 
 
-def test_a_float_json_spells_differently_late_in_a_long_list_rewrites_the_file(monkeypatch_batch):
-    document = {"findings": [{"rank_score": 10.5}] * 10 + [{"rank_score": 1e-7}], "unknown": []}
-    assert written(document) == reference(document)
+def test_a_nan_late_in_a_long_list_is_null_in_valid_json(monkeypatch_batch):
+    document = {"findings": [{"rank_score": 10.5}] * 10 + [{"rank_score": float("nan")}], "unknown": []}
+    assert strict(written(document)) == {"findings": [{"rank_score": 10.5}] * 10 + [{"rank_score": None}],
+                                         "unknown": []}
+
+
+def test_a_document_json_cannot_hold_fails_as_with_json():
+    import datetime
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        written({"findings": [{"when": datetime.date(2026, 11, 25)}]})
 
 
 def test_an_error_while_streaming_leaves_no_file_behind(tmp_path):
