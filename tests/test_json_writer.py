@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -153,6 +154,20 @@ def test_an_error_while_streaming_leaves_no_file_behind(tmp_path):
         write_atomically(out, {"report.html": "<p>new</p>\n", "findings.json": breaks_halfway})
     assert sorted(path.name for path in out.iterdir()) == ["findings.json"]
     assert (out / "findings.json").read_text() == "old\n"
+
+
+def test_a_failing_write_is_raised_and_nothing_more_is_written(monkeypatch_batch):
+    class FullDisk(io.BytesIO):
+        def write(self, data):
+            if self.tell() + len(data) > 200:
+                raise OSError(28, "No space left on device")
+            return super().write(data)
+
+    handle = FullDisk()
+    with pytest.raises(OSError, match="No space left"):
+        write_json({"findings": [{"message": "x" * 40, "rank": rank} for rank in range(50)]}, handle)
+    assert len(handle.getvalue()) <= 200
+    assert threading.active_count() == 1  # the writer's thread is gone
 
 
 def test_the_demo_report_is_written_as_json_dumps_writes_it(tmp_path):
