@@ -57,48 +57,28 @@ class Forked:
         if pid == 0:  # the child: never returns
             _child(work, self._answers)
         self._pid: int | None = pid
-        self._values: list[Any] = []
-        self._read = 0  # bytes of the answer file read into _values
-        self._unreadable = False
-
-    def collect(self) -> int:
-        """Read the answers the child has written so far, without waiting for it: the caller can take
-        them in between its own work instead of all at the end. The number of answers read so far."""
-        if self._pid is not None and not self._unreadable:
-            try:
-                self._read_answers()
-            except (OSError, EOFError, ValueError, TypeError, struct.error):
-                self._unreadable = True  # answer() says the child failed; the caller redoes the rest
-        return len(self._values)
-
-    def _read_answers(self) -> None:
-        # One value at a time: the answers are never held twice, as bytes and as objects. A value
-        # whose bytes are not all written yet waits for the next call.
-        size = os.fstat(self._answers).st_size
-        at = self._read
-        while at + _LENGTH.size <= size:
-            (length,) = _LENGTH.unpack(_read_at(self._answers, _LENGTH.size, at))
-            if at + _LENGTH.size + length > size:
-                break
-            self._values.append(marshal.loads(_read_at(self._answers, length, at + _LENGTH.size)))
-            at += _LENGTH.size + length
-        self._read = at
 
     def answer(self) -> tuple[bool, list[Any]]:
         """(True, the values sent), or (False, those read before the failure) when the child failed."""
         assert self._pid is not None, "answered already"
+        values: list[Any] = []
         try:
             _, status = os.waitpid(self._pid, 0)
             self._pid = None
-            if self._unreadable:
-                return False, self._values
-            self._read_answers()
-            complete = self._read == os.fstat(self._answers).st_size
+            # One value at a time: the answers are never held twice, as bytes and as objects.
+            size = os.fstat(self._answers).st_size
+            at = 0
+            while at + _LENGTH.size <= size:
+                (length,) = _LENGTH.unpack(_read_at(self._answers, _LENGTH.size, at))
+                if at + _LENGTH.size + length > size:
+                    break
+                values.append(marshal.loads(_read_at(self._answers, length, at + _LENGTH.size)))
+                at += _LENGTH.size + length
         except (OSError, EOFError, ValueError, TypeError, struct.error):
-            return False, self._values
+            return False, values
         finally:
             os.close(self._answers)
-        return os.waitstatus_to_exitcode(status) == 0 and complete, self._values
+        return os.waitstatus_to_exitcode(status) == 0 and at == size, values
 
     def close(self) -> None:
         """Stop the child if it has not answered (the parent failed meanwhile)."""
@@ -181,8 +161,6 @@ def shared_work(count: int, do: Callable[[int], Any]) -> list[Any]:
     try:
         while (item := claim(front=True)) is not None:
             results.append(do(item))
-            if helper is not None:
-                helper.collect()  # the copy's answers so far, while it is still working
         theirs = helper.answer()[1] if helper is not None else []
     finally:
         if helper is not None:

@@ -55,28 +55,6 @@ def test_an_error_here_stops_the_copy_and_is_raised():
         os.waitpid(-1, os.WNOHANG)  # no copy left behind
 
 
-def test_answers_are_read_while_the_copy_still_works():
-    go_on_read, go_on_write = os.pipe()
-
-    def work(send):
-        send(["first", 1])
-        os.read(go_on_read, 1)  # waits until the parent has read the first answer
-        send(["second", 2])
-
-    helper = forked.Forked.start(work)
-    try:
-        deadline = time.monotonic() + 30
-        while helper.collect() < 1:
-            assert time.monotonic() < deadline, "the first answer never arrived"
-            time.sleep(0.01)
-        os.write(go_on_write, b"x")
-        assert helper.answer() == (True, [["first", 1], ["second", 2]])
-    finally:
-        helper.close()
-        os.close(go_on_read)
-        os.close(go_on_write)
-
-
 def test_findings_made_by_two_processes_are_the_findings_of_one(monkeypatch):
     snapshot = read_snapshot(os.fspath(_demo()))
     as_of = parse_as_of(snapshot.captured_at)
