@@ -43,30 +43,43 @@ BARE_ORJSON = "import gzip, orjson, sys\nfor line in gzip.open(sys.argv[1]): orj
 
 def tree_pss(root: int) -> float:
     """MB of memory the process `root` and its descendants hold, each shared page counted once (the sum
-    of their proportional set sizes): what forked copies add, which no single process's RSS shows."""
-    parents: dict[int, int] = {}
+    of their proportional set sizes): what forked copies add, which no single process's RSS shows.
+
+    A sample taken while a copy exits would count the pages it shared twice (its share read before it
+    exits, the parent's whole page after), so a sample during which the tree changed is taken again."""
+    for _ in range(5):
+        before = _tree(root)
+        total = 0
+        for pid in before:
+            try:
+                with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                    total += sum(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+            except (OSError, ValueError):
+                continue
+        if _tree(root) == before:
+            break
+    return total / 1024
+
+
+def _tree(root: int) -> dict[int, str]:
+    """The living processes of the tree under `root` (itself included), each with its state letter."""
+    parents: dict[int, tuple[int, str]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as stat:
-                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                parents[int(entry)] = (int(fields[1]), fields[0])
             except (OSError, ValueError, IndexError):
                 continue
     tree, grown = {root}, True
     while grown:
         grown = False
-        for pid, parent in parents.items():
+        for pid, (parent, _) in parents.items():
             if parent in tree and pid not in tree:
                 tree.add(pid)
                 grown = True
-    total = 0
-    for pid in tree:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as rollup:
-                total += sum(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
-        except (OSError, ValueError):
-            continue
-    return total / 1024
+    return {pid: parents[pid][1] for pid in tree if pid in parents and parents[pid][1] not in "ZX"}
 
 
 def run_measured(command: list[str], sampled: bool = False) -> tuple[int, float, float, str, float]:
