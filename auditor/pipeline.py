@@ -15,6 +15,7 @@ from auditor.config import Config
 from auditor.engine.catalog import SEVERITIES, Rule, load_catalog
 from auditor.engine.run import run_rules
 from auditor.errors import InputError
+from auditor.forked import Forked
 from auditor.heap import long_lived, release
 from auditor.inventory.snapshot import Snapshot
 from auditor.inventory.tables import build_inventory
@@ -307,14 +308,34 @@ def render_format(fmt: str, report: dict[str, Any], rules: list[Rule]) -> Callab
     memory (findings.csv, .sarif and junit.xml are hundreds of MB each at that size)."""
     renderer = RENDERERS[fmt]
     if renderer is _render_json:
-        return partial(write_json, report)
+        return _JsonFile(report)
     return lambda handle: handle.write(renderer(report, rules).encode("utf-8"))
+
+
+# From this many findings on, findings.json is written by a forked copy of this process while this one
+# renders the other reports (see write_atomically).
+SEPARATE_FINDINGS = 20_000
+
+
+class _JsonFile:
+    """findings.json's writer. `separately`: worth a forked copy of its own. orjson reads the document
+    without writing reference counts, so the copy shares nearly every page with this process."""
+
+    def __init__(self, report: dict[str, Any]):
+        self.report = report
+        self.separately = len(report.get("findings") or ()) >= SEPARATE_FINDINGS
+
+    def __call__(self, handle: BinaryIO) -> None:
+        write_json(self.report, handle)
 
 
 def write_atomically(out_dir: Path, files: dict[str, str | Callable[[BinaryIO], None]]) -> dict[str, Path]:
     """Write every file to a temporary name first, then rename them all: a failure while rendering or
     writing leaves the previous reports untouched and no half-written file behind. A file's content is
-    its text, or a function that writes its bytes to the open temporary file."""
+    its text, or a function that writes its bytes to the open temporary file. A function marked
+    `separately` (a large findings.json) is run by a forked copy of this process, when there is one,
+    while this one writes the other files; whatever goes wrong in the copy, this process writes that
+    file again itself, and raises what it raises."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -322,21 +343,47 @@ def write_atomically(out_dir: Path, files: dict[str, str | Callable[[BinaryIO], 
     staged: list[tuple[Path, Path]] = []
     umask = os.umask(0)
     os.umask(umask)
+    copies: list[tuple[Forked, BinaryIO, Callable[[BinaryIO], None]]] = []
+
+    def staging(name: str, binary: bool) -> Any:
+        if binary:
+            handle = tempfile.NamedTemporaryFile("wb", dir=out_dir, prefix=f".{name}.", suffix=".tmp", delete=False)
+        else:
+            # newline="": the text is written exactly as rendered (CSV keeps its CRLF, the rest LF).
+            handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=out_dir,
+                                                 prefix=f".{name}.", suffix=".tmp", delete=False)
+        staged.append((Path(handle.name), out_dir / name))
+        os.chmod(handle.name, 0o666 & ~umask)  # temp files are private; reports are ordinary files
+        return handle
+
     try:
-        for name, content in files.items():
-            if callable(content):
-                handle = tempfile.NamedTemporaryFile("wb", dir=out_dir, prefix=f".{name}.", suffix=".tmp", delete=False)
-            else:
-                # newline="": the text is written exactly as rendered (CSV keeps its CRLF, the rest LF).
-                handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=out_dir,
-                                                     prefix=f".{name}.", suffix=".tmp", delete=False)
-            staged.append((Path(handle.name), out_dir / name))
-            with handle:
-                if callable(content):
-                    content(handle)
-                else:
-                    handle.write(content)
-            os.chmod(handle.name, 0o666 & ~umask)  # temp files are private; reports are ordinary files
+        try:
+            # A file written by a copy is started first, so that the copy works while this process
+            # writes the rest (only when there is a rest).
+            ordered = sorted(files.items(), key=lambda item: not getattr(item[1], "separately", False))
+            for name, content in ordered:
+                handle = staging(name, binary=callable(content))
+                if callable(content) and getattr(content, "separately", False) and len(files) > 1:
+                    copy = Forked.start(partial(_write_in_copy, content, handle))
+                    if copy is not None:
+                        copies.append((copy, handle, content))
+                        continue
+                with handle:
+                    if callable(content):
+                        content(handle)
+                    else:
+                        handle.write(content)
+            while copies:
+                copy, handle, content = copies.pop()
+                with handle:
+                    if not copy.answer()[0]:  # the copy failed: write the file here, and fail as it does
+                        handle.seek(0)
+                        handle.truncate()
+                        content(handle)
+        finally:
+            for copy, handle, _ in copies:
+                copy.close()
+                handle.close()
         for temporary, final in staged:
             os.replace(temporary, final)
     except OSError as exc:
@@ -345,4 +392,11 @@ def write_atomically(out_dir: Path, files: dict[str, str | Callable[[BinaryIO], 
         for temporary, _ in staged:
             if temporary.exists():
                 temporary.unlink()
-    return {final.name: final for _, final in staged}
+    return {(out_dir / name).name: out_dir / name for name in files}
+
+
+def _write_in_copy(content: Callable[[BinaryIO], None], handle: BinaryIO, send: Callable[[Any], None]) -> None:
+    """In the forked copy: write the file and say so (no answer: the copy failed)."""
+    content(handle)
+    handle.flush()
+    send(True)
