@@ -18,7 +18,7 @@ from auditor.errors import InputError
 from auditor.forked import Forked
 from auditor.heap import long_lived, release
 from auditor.inventory.snapshot import Snapshot
-from auditor.inventory.tables import build_inventory
+from auditor.inventory.tables import build_inventory, python_strings
 from auditor.report.baseline import Baseline, apply_baseline, load_baseline
 from auditor.report.csv_writer import render_csv
 from auditor.report.findings import build_findings
@@ -109,7 +109,7 @@ def load_rules(path: Path | None = None) -> list[Rule]:
 def audit(snapshot: Snapshot, options: AuditOptions) -> AuditOutcome:
     # Every stage makes objects that live until the reports are written and form no cycles (tables,
     # findings): collecting would only rescan them, again and again as the findings grow.
-    with long_lived():
+    with long_lived(), python_strings():
         return _audit(snapshot, options)
 
 

@@ -194,3 +194,32 @@ def test_emulator_command_serves_an_estate_that_dr_audit_crawls(tmp_path):
         crawled = {json.loads(line).get("id") for line in handle} - {None}
     assert len(crawled) > 250
     assert json.loads(stats.read_text())["requests"]["resourcegraph 200"] >= 6
+
+
+def test_findings_are_the_same_whichever_dtype_pandas_gives_text(estate, tmp_path, monkeypatch):
+    """The pipeline has pandas keep text as Python strings in object columns (tables.python_strings);
+    with pandas' own default (pandas 3's "str" dtype, the only one pandas 4 will have) every report
+    holds the same findings."""
+    from contextlib import nullcontext
+
+    from auditor import pipeline
+    from auditor.inventory import tables
+    from auditor.pipeline import AuditOptions, audit
+
+    def report(out, strings_as_objects: bool):
+        if not strings_as_objects:
+            monkeypatch.setattr(tables, "python_strings", nullcontext)
+            monkeypatch.setattr(pipeline, "python_strings", nullcontext)
+        outcome = audit(read_snapshot(estate), AuditOptions(out_dir=out, formats=("json", "csv", "md"),
+                                                             fail_on="never", as_of=parse_as_of("2026-11-23T06:00:00Z")))
+        dtype = build_inventory(read_snapshot(estate).rows).vms["name"].dtype
+        return outcome.report, dtype, {path.name: path.read_bytes() for path in out.iterdir()}
+
+    objects, object_dtype, object_files = report(tmp_path / "objects", strings_as_objects=True)
+    default, default_dtype, default_files = report(tmp_path / "default", strings_as_objects=False)
+    assert object_dtype == object and (default_dtype != object or pd.__version__ < "3")
+    assert len(objects["findings"]) > 500
+    for document in (objects, default):
+        document.pop("generated_at")
+    assert objects == default
+    assert object_files["findings.csv"] == default_files["findings.csv"]
