@@ -83,6 +83,9 @@ def _str(value: Any) -> str | None:
 
 def _key(value: Any) -> str | None:
     """Join key of an ARM id: lower-cased, without a trailing slash."""
+    if value.__class__ is str:  # nearly always: _str's own first case, without its call
+        text = value.strip()
+        return text.rstrip("/").lower() if text else None
     if value is None:
         return None
     text = _str(value)
@@ -90,6 +93,9 @@ def _key(value: Any) -> str | None:
 
 
 def _lower(value: Any) -> str | None:
+    if value.__class__ is str:
+        text = value.strip()
+        return text.lower() if text else None
     text = _str(value)
     return text.lower() if text else None
 
@@ -336,7 +342,9 @@ def _protected_item(ex: Extractor, row: dict[str, Any], base: tuple[Any, ...]) -
         source = _at(props, "dataSourceInfo", "resourceID") or _at(props, "dataSourceInfo", "resourceId")
     policy_id = props.get("policyId")
     parts = base[0].split("/")
-    lowered = base[0].lower().split("/")
+    # The row's key is its id lower-cased (less a trailing slash, which only ends the list): the same
+    # segments at the same positions, without lower-casing 250 characters again.
+    lowered = base[1].split("/") if base[1] is not None else base[0].lower().split("/")
     return base + (
         _child_of_vault(base[1]),
         _key(source),
@@ -493,6 +501,9 @@ _EXTRACTORS = {
     T_REPLICATED_ITEM: _replicated_item, T_INSTANCE_VIEW: _instance_view, T_VAULT_DETAILS: _vault_details,
 }
 _KINDS = {kind: kind for kind in _EXTRACTORS}
+# A row's type as written → (its kind, its extractor), or _IGNORED: the same few spellings on every row.
+_TYPES: dict[str, tuple[str, Any]] = {}
+_IGNORED = ("", None)
 _FACTS = (T_INSTANCE_VIEW, T_VAULT_DETAILS)  # enrichment rows are facts, not resources
 
 
@@ -511,11 +522,17 @@ class Extractor:
         self._seen: set[str] = set()
 
     def add(self, row: dict[str, Any]) -> None:
-        kind = row["type"].strip().lower()
-        extract = _EXTRACTORS.get(kind)
-        if extract is None:
+        written = row["type"]
+        known = _TYPES.get(written) if written.__class__ is str else None
+        if known is None:
+            kind = written.strip().lower()
+            extract = _EXTRACTORS.get(kind)
+            known = (_KINDS[kind], extract) if extract is not None else _IGNORED
+            if written.__class__ is str and len(_TYPES) < 4096:
+                _TYPES[written] = known
+        if known is _IGNORED:
             return
-        kind = _KINDS[kind]  # the one string per type, not a copy per row
+        kind, extract = known  # kind: the one string per type, not a copy per row
         ident = row["id"].strip()
         row_key = ident.rstrip("/").lower()
         if row_key in self._seen:

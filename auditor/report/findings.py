@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,6 +29,10 @@ def finding_id(rule_id: str, resource_id: str) -> str:
     return hashlib.sha256(f"{rule_id}|{resource_id.strip().lower()}".encode()).hexdigest()[:20]
 
 
+# Findings repeat the same few (severity, tier, VMs, GiB) combinations: the score and its reason are made once
+# for each (a hundred thousand findings: 0.4 s of formatting otherwise). Equal arguments (1, 1.0, True)
+# give the same result, as the function reads them through float().
+@lru_cache(maxsize=1 << 16)
 def rank_score(severity: str, tier: str | None, affected_vms: float, gib_at_risk: float) -> tuple[float, str]:
     """Deterministic priority: severity, scaled by business tier, plus blast radius (VMs, disk GiB).
 
