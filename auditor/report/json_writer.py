@@ -129,11 +129,16 @@ def _write_list(items: list[Any], write: Callable[[bytes], Any]) -> None:
     brackets and one level deeper."""
     write(b"[")
     for first in range(0, len(items), BATCH):
-        text = _dumps(items[first:first + BATCH])
-        # "[\n  item,\n  item\n]" → "\n    item,\n    item": newlines in JSON text are all indentation.
-        body = text[1:-2].replace(b"\n", b"\n  ")
+        # The batch inside a list of its own: orjson indents its items as deep as they go in the file,
+        # "[\n  [\n    item,\n    item\n  ]\n]", and the outer brackets are cut off (re-indenting
+        # 600 MB of text line by line cost a quarter of a second).
+        text = _dumps([items[first:first + BATCH]])
+        body = text[len(_OPEN):-len(_CLOSE)]
         write(body if first == 0 else b"," + body)
     write(b"\n  ]")
+
+
+_OPEN, _CLOSE = b"[\n  [", b"\n  ]\n]"
 
 
 def _finite(value: Any, depth: int = 0) -> Any:
