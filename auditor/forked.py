@@ -49,25 +49,33 @@ class Forked:
 
     def __init__(self, work: Callable[[Callable[[Any], None]], None]):
         self._answers = _answer_file()
+        # The child writes a byte here once its work is done and answered: the parent reads the
+        # answers while the child's exit frees its memory (a tenth of a second for a copy of 3 GB).
+        done_read, done_write = os.pipe()
         try:
             pid = os.fork()
         except OSError:
-            os.close(self._answers)
+            for fd in (self._answers, done_read, done_write):
+                os.close(fd)
             raise
         if pid == 0:  # the child: never returns
-            _child(work, self._answers)
+            os.close(done_read)
+            _child(work, self._answers, done_write)
+        os.close(done_write)  # so that the child's exit, whatever it did, ends the parent's read
         self._pid: int | None = pid
+        self._done = done_read
 
     def answer(self) -> tuple[bool, list[Any]]:
         """(True, the values sent), or (False, those read before the failure) when the child failed."""
         assert self._pid is not None, "answered already"
         values: list[Any] = []
+        done = False
+        at = size = 0
         try:
-            _, status = os.waitpid(self._pid, 0)
-            self._pid = None
+            # Done, or exited without saying so: either way nothing more is written to the answers.
+            done = _read_done(self._done)
             # One value at a time: the answers are never held twice, as bytes and as objects.
             size = os.fstat(self._answers).st_size
-            at = 0
             while at + _LENGTH.size <= size:
                 (length,) = _LENGTH.unpack(_read_at(self._answers, _LENGTH.size, at))
                 if at + _LENGTH.size + length > size:
@@ -75,10 +83,13 @@ class Forked:
                 values.append(marshal.loads(_read_at(self._answers, length, at + _LENGTH.size)))
                 at += _LENGTH.size + length
         except (OSError, EOFError, ValueError, TypeError, struct.error):
-            return False, values
+            done = False
         finally:
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = None
             os.close(self._answers)
-        return os.waitstatus_to_exitcode(status) == 0 and at == size, values
+            os.close(self._done)
+        return done and os.waitstatus_to_exitcode(status) == 0 and at == size, values
 
     def close(self) -> None:
         """Stop the child if it has not answered (the parent failed meanwhile)."""
@@ -86,7 +97,17 @@ class Forked:
             os.kill(self._pid, signal.SIGKILL)
             os.waitpid(self._pid, 0)
             os.close(self._answers)
+            os.close(self._done)
             self._pid = None
+
+
+def _read_done(fd: int) -> bool:
+    """Whether the child said it was done (False: it exited without saying so)."""
+    while True:
+        try:
+            return os.read(fd, 1) == b"\x01"
+        except InterruptedError:  # pragma: no cover - retried by Python itself since 3.5
+            continue
 
 
 def _answer_file() -> int:
@@ -109,7 +130,7 @@ def _read_at(fd: int, size: int, offset: int) -> bytes:
     return data
 
 
-def _child(work: Callable[[Callable[[Any], None]], None], answers: int) -> None:
+def _child(work: Callable[[Callable[[Any], None]], None], answers: int, done: int) -> None:
     # No collection here: it would walk (and so copy) every page of the parent's millions of objects.
     gc.disable()
     code = 1
@@ -122,6 +143,7 @@ def _child(work: Callable[[Callable[[Any], None]], None], answers: int) -> None:
                 view = view[os.write(answers, view):]
 
         work(send)
+        os.write(done, b"\x01")
         code = 0
     except BaseException:  # noqa: BLE001 - the parent does the work itself and reports what fails
         pass
