@@ -143,9 +143,13 @@ def stages(path: Path) -> None:
     print(f"unknown_count {len(report['unknown'])}")
 
 
-def median_run(command: list[str], runs: int) -> tuple[float, float, str, float]:
+RUNS: dict[str, list[float]] = {}  # every run's wall seconds, by what ran, for the spread printed below the table
+
+
+def median_run(command: list[str], runs: int, name: str = "") -> tuple[float, float, str, float]:
     """Median wall seconds, largest peak RSS, the median run's stdout, largest peak memory in use."""
     measured = [run_measured(command) for _ in range(runs)]
+    RUNS[name] = [item[1] for item in measured]
     middle = sorted(measured, key=lambda item: item[1])[len(measured) // 2]
     return middle[1], max(item[2] for item in measured), middle[3], max(item[4] for item in measured)
 
@@ -170,15 +174,17 @@ def main() -> None:
               "peak RSS check | peak memory of check and its forks | peak RSS json parse |")
     print(header)
     print("|" + "---:|" * (header.count("|") - 1))
+    spreads: list[str] = []
     for rows in args.rows:
         estate = args.work / f"estate-{rows}.jsonl.gz"
         if not estate.exists():
             write_estate(estate, rows)
-        json_seconds, json_rss, _, _ = median_run([sys.executable, "-c", BARE_JSON, str(estate)], args.runs)
+        json_seconds, json_rss, _, _ = median_run([sys.executable, "-c", BARE_JSON, str(estate)], args.runs,
+                                                  "bare json parse")
         orjson_seconds, _, _, _ = median_run([sys.executable, "-c", BARE_ORJSON, str(estate)], args.runs)
         with tempfile.TemporaryDirectory() as out:
             check = [sys.executable, "-m", "auditor.cli", "check", "--snapshot", str(estate), "--out", out]
-            check_seconds, check_rss, _, _ = median_run(check, args.runs)
+            check_seconds, check_rss, _, _ = median_run(check, args.runs, "check")
             check_memory = run_measured(check, sampled=True)[4]  # one more run, for the memory
         stage_runs = []
         for _ in range(args.runs):
@@ -190,6 +196,10 @@ def main() -> None:
               f"{stage['load']:.2f} s | {stage['inventory']:.2f} s | {stage['rules']:.2f} s | "
               f"{stage['findings']:.2f} s | {stage['reports']:.2f} s | {stage['rules'] / stage['load']:.2f} | "
               f"{int(stage['findings_count']):,} | {check_rss:,.0f} MB | {check_memory:,.0f} MB | {json_rss:,.0f} MB |", flush=True)
+        spreads.append(f"# {rows:,} rows, every run: " + "; ".join(
+            f"{name} " + ", ".join(f"{seconds:.2f}" for seconds in RUNS[name]) + " s" for name in ("bare json parse", "check")))
+    for line in spreads:
+        print(line)
 
 
 if __name__ == "__main__":
