@@ -194,14 +194,24 @@ def gate_summary(report: dict[str, Any], fail_on: str) -> dict[str, Any]:
         subscriptions[key] = entry(scope.get("status") == "complete", scope.get("reason") or scope.get("status"))
     by_lower = {key.lower(): key for key in subscriptions}
     workloads: dict[str, Any] | None = None
+    # Per finding (a hundred thousand at a million rows): each subscription id as written is looked up
+    # once, and severities by a dict rather than list.index.
+    targets: dict[Any, dict[str, Any]] = {}
+    rank = {severity: position for position, severity in enumerate(SEVERITIES)}
     for finding in report["findings"]:
-        if finding.get("subscription_id"):
-            key = by_lower.setdefault(str(finding["subscription_id"]).lower(), str(finding["subscription_id"]))
-            target = subscriptions.setdefault(key, entry())
+        written = finding.get("subscription_id")
+        if written:
+            target = targets.get(written)
+            if target is None:
+                key = by_lower.setdefault(str(written).lower(), str(written))
+                target = subscriptions.get(key)
+                if target is None:
+                    target = subscriptions[key] = entry()
+                targets[written] = target
         else:
             workloads = workloads or entry()
             target = workloads
-        if threshold < 0 or finding["waived"] or SEVERITIES.index(finding["severity"]) > threshold:
+        if threshold < 0 or finding["waived"] or rank.get(finding["severity"], len(SEVERITIES)) > threshold:
             continue
         if finding.get("in_baseline"):
             target["in_baseline"] += 1
