@@ -45,14 +45,13 @@ def write_json(document: Any, handle: BinaryIO) -> None:
     writer = _Writer(handle)
     try:
         _write_orjson(document, writer.write)
-        writer.close()
         return
     except (_NotAsJson, orjson.JSONEncodeError):
-        writer.close()
+        writer.close()  # every piece written before the file is cut back
         handle.seek(start)
         handle.truncate()
     finally:
-        writer.close()
+        writer.close()  # raises a write's error
     text = json.dumps(_finite(document), indent=2, ensure_ascii=False)
     handle.write((text + "\n").encode("utf-8"))
 
@@ -125,8 +124,7 @@ def _write_orjson(document: Any, write: Callable[[bytes], Any]) -> None:
 
 
 def _write_list(items: list[Any], write: Callable[[bytes], Any]) -> None:
-    """A list one level in, in batches: each batch as orjson indents it at the top level, without its
-    brackets and one level deeper."""
+    """A list one level in, in batches of BATCH items, each indented by orjson at its depth."""
     write(b"[")
     for first in range(0, len(items), BATCH):
         # The batch inside a list of its own: orjson indents its items as deep as they go in the file,
