@@ -22,7 +22,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-_LENGTH = struct.Struct("<Q")
+# The length before each message between processes (the answers here, the load helper's messages).
+LENGTH = struct.Struct("<Q")
 
 
 def can_fork() -> bool:
@@ -76,12 +77,12 @@ class Forked:
             done = _read_done(self._done)
             # One value at a time: the answers are never held twice, as bytes and as objects.
             size = os.fstat(self._answers).st_size
-            while at + _LENGTH.size <= size:
-                (length,) = _LENGTH.unpack(_read_at(self._answers, _LENGTH.size, at))
-                if at + _LENGTH.size + length > size:
+            while at + LENGTH.size <= size:
+                (length,) = LENGTH.unpack(_read_at(self._answers, LENGTH.size, at))
+                if at + LENGTH.size + length > size:
                     break
-                values.append(marshal.loads(_read_at(self._answers, length, at + _LENGTH.size)))
-                at += _LENGTH.size + length
+                values.append(marshal.loads(_read_at(self._answers, length, at + LENGTH.size)))
+                at += LENGTH.size + length
         except (OSError, EOFError, ValueError, TypeError, struct.error):
             done = False
         finally:
@@ -103,11 +104,7 @@ class Forked:
 
 def _read_done(fd: int) -> bool:
     """Whether the child said it was done (False: it exited without saying so)."""
-    while True:
-        try:
-            return os.read(fd, 1) == b"\x01"
-        except InterruptedError:  # pragma: no cover - retried by Python itself since 3.5
-            continue
+    return os.read(fd, 1) == b"\x01"
 
 
 def _answer_file() -> int:
@@ -137,7 +134,7 @@ def _child(work: Callable[[Callable[[Any], None]], None], answers: int, done: in
     try:
         def send(value: Any) -> None:
             data = marshal.dumps(value)
-            os.write(answers, _LENGTH.pack(len(data)))
+            os.write(answers, LENGTH.pack(len(data)))
             view = memoryview(data)
             while view:
                 view = view[os.write(answers, view):]

@@ -31,7 +31,6 @@ import multiprocessing
 import os
 import queue
 import socket
-import struct
 import threading
 import zlib
 from collections import deque
@@ -49,7 +48,7 @@ except ImportError:  # pragma: no cover - a platform without its wheels
     _GzipFile, _InflateError = gzip.GzipFile, zlib.error
 
 from auditor.errors import InputError
-from auditor.forked import can_fork
+from auditor.forked import LENGTH, can_fork
 from auditor.heap import long_lived
 from auditor.inventory.rows import Extractor
 
@@ -302,13 +301,13 @@ class _Channel:
         self._end = end
 
     def send_bytes(self, data: bytes) -> None:
-        message = [_LENGTH.pack(len(data)), data]
+        message = [LENGTH.pack(len(data)), data]
         sent = self._end.sendmsg(message)
-        if sent < _LENGTH.size + len(data):  # interrupted by a signal: the rest, in order
+        if sent < LENGTH.size + len(data):  # interrupted by a signal: the rest, in order
             self._end.sendall(memoryview(b"".join(message))[sent:])
 
     def recv_bytes(self) -> bytes:
-        (length,) = _LENGTH.unpack(self._receive(_LENGTH.size))
+        (length,) = LENGTH.unpack(self._receive(LENGTH.size))
         return self._receive(length) if length else b""
 
     def _receive(self, size: int) -> bytes:
@@ -336,9 +335,6 @@ def _channels() -> tuple[_Channel, _Channel]:
         except OSError:
             pass
     return _Channel(receiving), _Channel(sending)
-
-
-_LENGTH = struct.Struct("<Q")
 
 
 def _helper_main(chunks: Any, results: Any, done: Any, *inherited: Any) -> None:
